@@ -1,0 +1,14 @@
+// Exact causal multi-head self-attention (reference path; flash kernels replace it on GPU later).
+// qkv[B,T,3C] holds q|k|v, each [NH,HS] within its C slice (HF GPT-2 c_attn layout).
+#pragma once
+#include "runtime/tensor.h"
+
+namespace temper::ops {
+
+// out[B,T,C]; att[B,NH,T,T] receives the softmax probabilities (zero above the diagonal), saved for backward.
+void attention_forward(const Tensor& out, const Tensor& att, const Tensor& qkv, int n_head);
+
+// dqkv[B,T,3C] overwritten, from dout[B,T,C], qkv and att of the forward.
+void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& att, int n_head);
+
+}  // namespace temper::ops

@@ -1,0 +1,79 @@
+// The single dispatch point: each public op routes on its first tensor's device to the CPU
+// reference (kernels/ref) or the CUDA implementation (kernels/cuda).
+#include "kernels/adamw.h"
+#include "kernels/attention.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/elementwise.h"
+#include "kernels/embedding.h"
+#include "kernels/gelu.h"
+#include "kernels/grad_norm.h"
+#include "kernels/layernorm.h"
+#include "kernels/matmul.h"
+#include "kernels/ref/ref_ops.h"
+#ifdef TEMPER_WITH_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#define TEMPER_ON_CUDA(call) return ::temper::cuda::call
+#else
+#define TEMPER_ON_CUDA(call) throw ::temper::Error("this temper build has no CUDA backend")
+#endif
+
+#define TEMPER_DISPATCH(tensor, call)                  \
+  do {                                                 \
+    if ((tensor).device() == Device::Cuda) TEMPER_ON_CUDA(call); \
+    return ::temper::ref::call;                        \
+  } while (0)
+
+namespace temper::ops {
+
+void matmul(const Tensor& out, const Tensor& a, Trans ta, const Tensor& b, Trans tb, const Tensor* bias,
+            float beta) {
+  TEMPER_DISPATCH(out, matmul(out, a, ta, b, tb, bias, beta));
+}
+void bias_backward(const Tensor& dbias, const Tensor& dy) { TEMPER_DISPATCH(dy, bias_backward(dbias, dy)); }
+
+void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                       const Tensor& weight, const Tensor& bias, float eps) {
+  TEMPER_DISPATCH(x, layernorm_forward(out, mean, rstd, x, weight, bias, eps));
+}
+void layernorm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                        const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd) {
+  TEMPER_DISPATCH(x, layernorm_backward(dx, dweight, dbias, dy, x, weight, mean, rstd));
+}
+
+void gelu_forward(const Tensor& out, const Tensor& x) { TEMPER_DISPATCH(x, gelu_forward(out, x)); }
+void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
+  TEMPER_DISPATCH(x, gelu_backward(dx, dout, x));
+}
+
+void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor& wpe) {
+  TEMPER_DISPATCH(out, embedding_forward(out, tokens, wte, wpe));
+}
+void embedding_backward(const Tensor& dwte, const Tensor& dwpe, const Tensor& dout, const Tensor& tokens) {
+  TEMPER_DISPATCH(dout, embedding_backward(dwte, dwpe, dout, tokens));
+}
+
+void softmax_cross_entropy(const Tensor& losses, const Tensor& dlogits, const Tensor& logits,
+                           const Tensor& targets, int ignore_index, float dloss) {
+  TEMPER_DISPATCH(logits, softmax_cross_entropy(losses, dlogits, logits, targets, ignore_index, dloss));
+}
+
+void attention_forward(const Tensor& out, const Tensor& att, const Tensor& qkv, int n_head) {
+  TEMPER_DISPATCH(qkv, attention_forward(out, att, qkv, n_head));
+}
+void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& att, int n_head) {
+  TEMPER_DISPATCH(qkv, attention_backward(dqkv, dout, qkv, att, n_head));
+}
+
+void add(const Tensor& out, const Tensor& a, const Tensor& b) { TEMPER_DISPATCH(a, add(out, a, b)); }
+void add_inplace(const Tensor& a, const Tensor& b) { TEMPER_DISPATCH(a, add_inplace(a, b)); }
+void scale_inplace(const Tensor& x, float s) { TEMPER_DISPATCH(x, scale_inplace(x, s)); }
+void cast(const Tensor& out, const Tensor& in) { TEMPER_DISPATCH(in, cast(out, in)); }
+
+void adamw_update(const Tensor& param, const Tensor& m, const Tensor& v, const Tensor& grad, const AdamWStep& s,
+                  const Tensor& param_copy) {
+  TEMPER_DISPATCH(param, adamw_update(param, m, v, grad, s, param_copy));
+}
+
+double sum_squares(const Tensor& x) { TEMPER_DISPATCH(x, sum_squares(x)); }
+
+}  // namespace temper::ops

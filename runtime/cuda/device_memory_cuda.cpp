@@ -1,0 +1,33 @@
+// CUDA side of runtime/device_memory.h: allocations via the caching allocator, copies and
+// memsets ordered on the compute stream (synchronous for host-visible results).
+#include <cuda_runtime.h>
+
+#include "runtime/cuda/caching_allocator.h"
+#include "runtime/cuda/cuda_check.h"
+#include "runtime/cuda/stream.h"
+
+namespace temper::cuda {
+
+void* alloc(size_t bytes) { return caching_alloc(bytes); }
+void free(void* p) { caching_free(p); }
+
+void copy(void* dst, const void* src, size_t bytes) {
+  TEMPER_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, compute_stream()));
+  TEMPER_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
+}
+
+void memset_zero(void* p, size_t bytes) { TEMPER_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, compute_stream())); }
+
+bool available() {
+  static const bool ok = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return n > 0;
+  }();
+  return ok;
+}
+
+}  // namespace temper::cuda

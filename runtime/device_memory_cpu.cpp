@@ -1,0 +1,82 @@
+// Host side of device memory: aligned CPU allocations, and the dispatch to CUDA when built with it.
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/device_memory.h"
+#include "runtime/error.h"
+
+namespace temper {
+
+#ifdef TEMPER_WITH_CUDA
+namespace cuda {
+void* alloc(size_t bytes);
+void free(void* p);
+void copy(void* dst, const void* src, size_t bytes);  // cudaMemcpyDefault on the compute stream
+void memset_zero(void* p, size_t bytes);
+bool available();
+}  // namespace cuda
+#endif
+
+namespace {
+[[noreturn]] void no_cuda() {
+  throw Error("this temper build has no CUDA backend (rebuild with -DTEMPER_CUDA=ON on a machine with nvcc)");
+}
+}  // namespace
+
+void* device_alloc(size_t bytes, Device device) {
+  if (device == Device::Cuda) {
+#ifdef TEMPER_WITH_CUDA
+    return cuda::alloc(bytes);
+#else
+    no_cuda();
+#endif
+  }
+  const size_t rounded = ((bytes + 63) / 64) * 64;
+  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  TEMPER_CHECK(p != nullptr, "out of host memory allocating {} bytes", bytes);
+  return p;
+}
+
+void device_free(void* p, Device device) {
+  if (device == Device::Cuda) {
+#ifdef TEMPER_WITH_CUDA
+    cuda::free(p);
+#endif
+    return;
+  }
+  std::free(p);
+}
+
+void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
+  if (dst_dev == Device::Cpu && src_dev == Device::Cpu) {
+    std::memmove(dst, src, bytes);
+    return;
+  }
+#ifdef TEMPER_WITH_CUDA
+  cuda::copy(dst, src, bytes);
+#else
+  no_cuda();
+#endif
+}
+
+void device_memset_zero(void* p, Device device, size_t bytes) {
+  if (device == Device::Cpu) {
+    std::memset(p, 0, bytes);
+    return;
+  }
+#ifdef TEMPER_WITH_CUDA
+  cuda::memset_zero(p, bytes);
+#else
+  no_cuda();
+#endif
+}
+
+bool cuda_available() {
+#ifdef TEMPER_WITH_CUDA
+  return cuda::available();
+#else
+  return false;
+#endif
+}
+
+}  // namespace temper
