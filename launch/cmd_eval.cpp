@@ -1,0 +1,56 @@
+// `temper eval`: validation loss and perplexity of a model on a text/JSONL file.
+#include <filesystem>
+
+#include "launch/commands.h"
+#include "launch/common_options.h"
+#include "models/model_loader.h"
+#include "runtime/data/packed_dataset.h"
+#include "runtime/data/tokenizer_loader.h"
+#include "runtime/train/evaluator.h"
+
+namespace temper::cli {
+namespace {
+
+struct EvalFlags {
+  std::string model, data, cache_dir;
+  int64_t seq_len = 128, batch = 4, max_batches = 0;
+  DeviceOptions dev;
+};
+
+int run(const EvalFlags& f) {
+  const Device device = resolve_device(f.dev);
+  auto tokenizer = load_tokenizer(f.model);
+  auto model = load_causal_lm(f.model, device, resolve_precision(f.dev, device));
+  TEMPER_INPUT_CHECK(f.seq_len <= model->max_positions(), "--seq-len", "value", "{} exceeds the model's context of {}",
+                     f.seq_len, model->max_positions());
+  DataConfig d;
+  d.train_path = f.data;
+  d.cache.cache_dir = f.cache_dir;
+  d.cache.tokenizer_id = tokenizer_identity(f.model);
+  d.packing.seq_len = f.seq_len;
+  DatasetSplit split = load_datasets(d, *tokenizer);
+  split.train.check_vocab(static_cast<int32_t>(model->vocab_size()));
+  SequenceLoader loader(split.train, LoaderOptions{f.batch, LoaderMode::Eval, 0, 0, 1});
+  const EvalResult r = evaluate(*model, loader, f.max_batches);
+  std::printf("{\"loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %lld}\n", r.loss, r.perplexity,
+              static_cast<long long>(r.targets));
+  return 0;
+}
+
+}  // namespace
+
+Runner add_eval(CLI::App& app) {
+  auto f = std::make_shared<EvalFlags>();
+  CLI::App* c = app.add_subcommand("eval", "loss and perplexity of a model on a data file");
+  c->add_option("--model", f->model, "model directory (HF layout)")->required();
+  c->add_option("--data", f->data, "text file or JSONL")->required();
+  c->add_option("--seq-len", f->seq_len, "tokens per sequence")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
+  c->add_option("--batch", f->batch, "sequences per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
+  c->add_option("--max-batches", f->max_batches, "stop after N batches (0: all)")->check(CLI::NonNegativeNumber);
+  c->add_option("--cache-dir", f->cache_dir, "token cache directory (default: none)");
+  add_device_options(*c, f->dev);
+  add_config_option(*c);
+  return [f] { return run(*f); };
+}
+
+}  // namespace temper::cli

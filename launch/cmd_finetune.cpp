@@ -1,0 +1,119 @@
+// `temper finetune`: load a checkpoint + tokenizer, build the data sets, train, validate, save.
+#include <filesystem>
+
+#include "launch/commands.h"
+#include "launch/common_options.h"
+#include "models/io/json_file.h"
+#include "models/model_loader.h"
+#include "runtime/data/packed_dataset.h"
+#include "runtime/data/tokenizer_loader.h"
+#include "runtime/logger.h"
+#include "runtime/train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace temper::cli {
+namespace {
+
+struct FinetuneFlags {
+  TrainConfig cfg;
+  DeviceOptions dev;
+  std::string schedule = "linear", progress = "auto";
+  float lr = 5e-5f;
+  int64_t warmup_steps = 0;
+};
+
+void add_flags(CLI::App& c, FinetuneFlags& f) {
+  TrainConfig& t = f.cfg;
+  c.add_option("--model", t.model_dir, "pre-trained model directory (HF layout)")->required();
+  c.add_option("--train", t.train_file, "training data: text file or JSONL (text | prompt+completion)")->required();
+  c.add_option("--valid", t.valid_file, "validation data (default: hold out --valid-fraction of --train)");
+  c.add_option("--valid-fraction", t.valid_fraction, "held-out fraction")->check(CLI::Range(0.0, 0.9))->capture_default_str();
+  c.add_option("--output", t.output_dir, "output directory (fine-tuned model, checkpoints, metrics)")->capture_default_str();
+  c.add_option("--cache-dir", t.cache_dir, "token cache directory (default <output>/cache)");
+  c.add_option("--resume", t.resume, "checkpoint directory to resume from, or 'latest'");
+  c.add_option("--seq-len", t.seq_len, "tokens per sequence")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
+  c.add_option("--micro-batch", t.micro_batch, "sequences per micro-batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
+  c.add_option("--grad-accum", t.grad_accum, "micro-batches per optimizer step")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
+  c.add_option("--max-steps", t.max_steps, "optimizer steps (0: from --epochs)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c.add_option("--epochs", t.epochs, "passes over the training data")->check(CLI::Range(1e-6, 1e6))->capture_default_str();
+  c.add_option("--lr", f.lr, "peak learning rate")->check(CLI::Range(0.0, 10.0))->capture_default_str();
+  c.add_option("--lr-schedule", f.schedule, "constant | linear | cosine")->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
+  c.add_option("--warmup-steps", f.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c.add_option("--warmup-ratio", t.warmup_ratio, "warmup as a fraction of the steps")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  c.add_option("--weight-decay", t.weight_decay, "decoupled weight decay (not on biases/norms)")->check(CLI::Range(0.0, 10.0))->capture_default_str();
+  c.add_option("--max-grad-norm", t.max_grad_norm, "gradient clipping norm (0: off)")->check(CLI::Range(0.0, 1e9))->capture_default_str();
+  c.add_option("--seed", t.seed, "data order seed")->capture_default_str();
+  c.add_option("--eval-every", t.eval_every, "validate every N steps (0: start and end only)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c.add_option("--eval-batches", t.eval_batches, "validation batches (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c.add_option("--save-every", t.save_every, "checkpoint every N steps (0: none)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c.add_option("--log-every", t.log_every, "plain progress line every N steps")->check(CLI::PositiveNumber)->capture_default_str();
+  c.add_option("--progress", f.progress, "auto | bar | plain | off")->check(CLI::IsMember({"auto", "bar", "plain", "off"}))->capture_default_str();
+  c.add_option("--metrics-file", t.metrics_file, "metrics JSONL (default <output>/metrics.jsonl)");
+  add_device_options(c, f.dev);
+  add_config_option(c);
+}
+
+ProgressStyle parse_progress(const std::string& s) {
+  return s == "bar" ? ProgressStyle::Bar : s == "plain" ? ProgressStyle::Plain : s == "off" ? ProgressStyle::Off : ProgressStyle::Auto;
+}
+
+DataConfig data_config(const TrainConfig& t) {
+  DataConfig d;
+  d.train_path = t.train_file;
+  d.val_path = t.valid_file;
+  d.val_fraction = t.valid_file.empty() ? t.valid_fraction : 0.0;
+  d.cache.cache_dir = t.cache_dir.empty() ? (fs::path(t.output_dir) / "cache").string() : t.cache_dir;
+  d.cache.tokenizer_id = tokenizer_identity(t.model_dir);
+  d.packing.seq_len = t.seq_len;
+  d.packing.ignore_index = t.ignore_index;
+  return d;
+}
+
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  for (const std::string& name : tokenizer_files())
+    if (fs::exists(fs::path(from) / name)) copy_file((fs::path(from) / name).string(), (fs::path(to) / name).string());
+}
+
+int run(FinetuneFlags& f) {
+  TrainConfig& t = f.cfg;
+  t.schedule.kind = parse_lr_schedule(f.schedule);
+  t.schedule.peak_lr = f.lr;
+  t.schedule.warmup_steps = f.warmup_steps;
+  t.progress = parse_progress(f.progress);
+  t.device = resolve_device(f.dev);
+  t.compute_dtype = resolve_precision(f.dev, t.device);
+  log_info("device {} ({} compute, fp32 master weights and optimizer state)", device_name(t.device),
+           dtype_name(t.compute_dtype));
+  auto tokenizer = load_tokenizer(t.model_dir);
+  auto model = load_causal_lm(t.model_dir, t.device, t.compute_dtype);
+  TEMPER_INPUT_CHECK(t.seq_len <= model->max_positions(), "--seq-len", "value", "{} exceeds the model's context of {}",
+                     t.seq_len, model->max_positions());
+  DatasetSplit data = load_datasets(data_config(t), *tokenizer);
+  data.train.check_vocab(static_cast<int32_t>(model->vocab_size()));
+  std::optional<SequenceLoader> val;
+  if (data.val) {
+    data.val->check_vocab(static_cast<int32_t>(model->vocab_size()));
+    val.emplace(*data.val, LoaderOptions{t.micro_batch, LoaderMode::Eval, t.seed, 0, 1});
+  }
+  SequenceLoader train(data.train, LoaderOptions{t.micro_batch, LoaderMode::Train, t.seed, 0, 1});
+  log_info("data: {} training windows, {} validation windows of {} tokens", train.num_windows(),
+           val ? val->num_windows() : 0, t.seq_len);
+  Trainer trainer(t, *model, std::move(train), std::move(val));
+  const nlohmann::json summary = trainer.run();
+  copy_tokenizer_files(t.model_dir, t.output_dir);
+  log_info("fine-tuned model written to {}", t.output_dir);
+  std::printf("%s\n", summary.dump().c_str());
+  return 0;
+}
+
+}  // namespace
+
+Runner add_finetune(CLI::App& app) {
+  auto flags = std::make_shared<FinetuneFlags>();
+  CLI::App* c = app.add_subcommand("finetune", "fine-tune a causal LM on text or JSONL");
+  add_flags(*c, *flags);
+  return [flags] { return run(*flags); };
+}
+
+}  // namespace temper::cli

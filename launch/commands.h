@@ -1,0 +1,15 @@
+// The temper subcommands. Each registers its flags on a CLI11 subcommand and runs when chosen.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace temper::cli {
+
+// Registers a subcommand; the returned function runs it after parsing (exit code).
+using Runner = std::function<int()>;
+Runner add_finetune(CLI::App& app);
+Runner add_eval(CLI::App& app);
+Runner add_generate(CLI::App& app);
+Runner add_inspect(CLI::App& app);
+
+}  // namespace temper::cli

@@ -1,0 +1,23 @@
+// GPT-2 causal self-attention block: c_attn (fused q|k|v projection), exact attention, c_proj.
+#pragma once
+#include <string>
+
+#include "models/blocks/linear.h"
+
+namespace temper {
+
+class CausalSelfAttention {
+ public:
+  struct Ctx {
+    Tensor x, qkv, att, y;  // x[B,T,C], qkv[B,T,3C], att[B,NH,T,T], y[B,T,C]
+  };
+  CausalSelfAttention(ParameterStore& store, const std::string& prefix, int64_t c, int n_head);
+  Tensor forward(const Tensor& x, Ctx& ctx) const;                       // returns [B,T,C]
+  void backward(const Tensor& dx, const Tensor& dout, const Ctx& ctx) const;  // dx overwritten
+
+ private:
+  Linear c_attn_, c_proj_;
+  int n_head_;
+};
+
+}  // namespace temper

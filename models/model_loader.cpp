@@ -1,0 +1,22 @@
+// Model family dispatch on config.json's model_type.
+#include "models/model_loader.h"
+
+#include <filesystem>
+
+#include "models/gpt2/gpt2_checkpoint.h"
+#include "models/io/json_file.h"
+
+namespace temper {
+
+std::unique_ptr<CausalLm> load_causal_lm(const std::string& dir, Device device, DType compute_dtype) {
+  TEMPER_INPUT_CHECK(std::filesystem::is_directory(dir), dir, "model directory", "not a directory");
+  const std::string path = (std::filesystem::path(dir) / "config.json").string();
+  const nlohmann::json cfg = read_json_file(path);
+  TEMPER_INPUT_CHECK(cfg.is_object() && cfg.contains("model_type") && cfg["model_type"].is_string(), path,
+                     "model_type", "missing");
+  const std::string type = cfg["model_type"];
+  TEMPER_INPUT_CHECK(type == "gpt2", path, "model_type", "unknown model type \"{}\" (supported: gpt2)", type);
+  return load_gpt2(dir, device, compute_dtype);
+}
+
+}  // namespace temper

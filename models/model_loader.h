@@ -1,0 +1,13 @@
+// Picks the model family from config.json's model_type and loads the checkpoint.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "runtime/train/causal_lm.h"
+
+namespace temper {
+
+// dir/config.json + dir/model.safetensors. InputError for an unknown model_type.
+std::unique_ptr<CausalLm> load_causal_lm(const std::string& dir, Device device, DType compute_dtype);
+
+}  // namespace temper

@@ -1,0 +1,56 @@
+// ParameterStore: every trainable parameter lives in flat buffers, so a gradient bucket, an
+// all-reduce or a ZeRO shard is just an offset range. Three buffers:
+//   master  f32 [P]  the weights the optimizer updates (fp32 master weights)
+//   compute     [P]  what forward/backward read: bf16 under mixed precision, else the master itself
+//   grads   f32 [P]  accumulated gradients
+// Parameters are registered in forward order; the DDP reducer walks them in reverse.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace temper {
+
+enum class WeightDecay { Apply, Skip };  // HF convention: no decay on biases and norm weights
+
+struct ParamInfo {
+  std::string name;  // checkpoint (HF) name
+  Shape shape;
+  int64_t offset = 0;  // elements into the flat buffers
+  WeightDecay decay = WeightDecay::Apply;
+};
+
+class ParameterStore {
+ public:
+  // Register before allocate(); returns the parameter's id.
+  int add(const std::string& name, const Shape& shape, WeightDecay decay);
+  // Allocate the flat buffers on `device`; compute_dtype F32 makes compute alias master.
+  void allocate(Device device, DType compute_dtype);
+
+  int size() const { return static_cast<int>(params_.size()); }
+  int64_t numel() const { return total_; }
+  const ParamInfo& info(int id) const { return params_.at(id); }
+  int find(const std::string& name) const;  // -1 when absent
+  Device device() const { return device_; }
+  DType compute_dtype() const { return compute_dtype_; }
+
+  Tensor param(int id) const;   // compute view
+  Tensor master(int id) const;  // f32 master view
+  Tensor grad(int id) const;    // f32 gradient view
+  const Tensor& master_flat() const { return master_; }
+  const Tensor& compute_flat() const { return compute_; }
+  const Tensor& grads_flat() const { return grads_; }
+
+  void zero_grads() const { grads_.zero_(); }
+  void sync_compute_from_master() const;  // after loading or an update done elsewhere
+
+ private:
+  std::vector<ParamInfo> params_;
+  int64_t total_ = 0;
+  Device device_ = Device::Cpu;
+  DType compute_dtype_ = DType::F32;
+  Tensor master_, compute_, grads_;
+};
+
+}  // namespace temper

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Builds the GPT-2 reference fixtures with Hugging Face transformers (the peer we must match).
+
+For each small random GPT-2 config: save_pretrained() into tests/fixtures/<name>/, then record for a
+fixed batch the logits, the mean loss over non-ignored targets and every parameter's gradient
+(reference.safetensors), and the losses of a few AdamW steps with gradient clipping (reference.json).
+Run: python3 tools/make_fixtures.py  (needs torch, transformers, safetensors; never needed by CI).
+"""
+import json
+import os
+import shutil
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from transformers import GPT2Config, GPT2LMHeadModel
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+IGNORE = -100
+
+CONFIGS = {
+    # Odd sizes on purpose: n_embd not a multiple of 64, head size 12, vocab not a multiple of 8.
+    "gpt2_odd": dict(n_layer=2, n_head=3, n_embd=36, n_positions=48, vocab_size=1003, batch=2, seq=16, seed=1),
+    "gpt2_tiny": dict(n_layer=3, n_head=4, n_embd=64, n_positions=32, vocab_size=97, batch=3, seq=9, seed=2),
+}
+ADAMW = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+CLIP = 1.0
+STEPS = 4
+
+
+def make_model(spec):
+    torch.manual_seed(spec["seed"])
+    cfg = GPT2Config(n_layer=spec["n_layer"], n_head=spec["n_head"], n_embd=spec["n_embd"],
+                     n_positions=spec["n_positions"], vocab_size=spec["vocab_size"], resid_pdrop=0.0,
+                     embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=spec["vocab_size"] - 1,
+                     eos_token_id=spec["vocab_size"] - 1)
+    model = GPT2LMHeadModel(cfg).float()
+    with torch.no_grad():  # non-trivial LayerNorm parameters so their gradients are exercised
+        for name, p in model.named_parameters():
+            if ".ln_" in name or "ln_f" in name:
+                p.add_(0.1 * torch.randn_like(p))
+            elif name.endswith(".bias"):
+                p.normal_(0.0, 0.02)
+    model.eval()  # no dropout; gradients still flow
+    return model
+
+
+def make_batch(spec):
+    g = torch.Generator().manual_seed(100 + spec["seed"])
+    b, t, v = spec["batch"], spec["seq"], spec["vocab_size"]
+    tokens = torch.randint(0, v, (b, t), generator=g, dtype=torch.int64)
+    targets = torch.randint(0, v, (b, t), generator=g, dtype=torch.int64)
+    targets[0, 0] = IGNORE  # masked targets, as prompt tokens are
+    targets[-1, t // 2] = IGNORE
+    return tokens, targets
+
+
+def loss_of(model, tokens, targets):
+    logits = model(input_ids=tokens).logits
+    return logits, F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+
+
+def adamw_losses(model, tokens, targets):
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": ADAMW["weight_decay"]},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=ADAMW["lr"], betas=ADAMW["betas"], eps=ADAMW["eps"])
+    losses, norms = [], []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        _, loss = loss_of(model, tokens, targets)
+        loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)))
+        opt.step()
+        losses.append(float(loss))
+    _, final = loss_of(model, tokens, targets)
+    return losses + [float(final)], norms
+
+
+def build(name, spec):
+    out = os.path.join(FIXTURES, name)
+    shutil.rmtree(out, ignore_errors=True)
+    model = make_model(spec)
+    model.save_pretrained(out, safe_serialization=True)
+    tokens, targets = make_batch(spec)
+    model.zero_grad()
+    logits, loss = loss_of(model, tokens, targets)
+    loss.backward()
+    ref = {"tokens": tokens.to(torch.int32), "targets": targets.to(torch.int32),
+           "logits": logits.detach().contiguous(), "loss": loss.detach().reshape(1)}
+    for pname, p in model.named_parameters():
+        ref["grad." + pname] = p.grad.detach().contiguous()
+    save_file(ref, os.path.join(out, "reference.safetensors"))
+    losses, norms = adamw_losses(model, tokens, targets)
+    with open(os.path.join(out, "reference.json"), "w") as f:
+        json.dump({"ignore_index": IGNORE, "adamw": ADAMW, "clip": CLIP, "adamw_losses": losses,
+                   "grad_norms": norms}, f, indent=1)
+    print(f"{name}: loss {float(loss):.6f}, adamw losses {losses}")
+
+
+def main():
+    for name, spec in CONFIGS.items():
+        build(name, spec)
+
+
+if __name__ == "__main__":
+    main()
