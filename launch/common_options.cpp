@@ -34,7 +34,9 @@ DType resolve_precision(const DeviceOptions& opt, Device device) {
 }
 
 void add_config_option(CLI::App& cmd) {
-  cmd.set_config("--config", "", "TOML config file (keys are flag names; flags on the command line win)");
+  // Expanded before parsing (launch/config_file.h); registered here for --help and validation.
+  static std::string unused;
+  cmd.add_option("--config", unused, "TOML config file (keys are flag names; flags on the command line win)");
 }
 
 }  // namespace temper::cli

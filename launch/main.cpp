@@ -1,8 +1,12 @@
 // temper entry point: parses the subcommand, runs it, and turns any error into one clear line
 // on stderr and a non-zero exit (libraries throw; only main decides how the process ends).
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "launch/commands.h"
+#include "launch/config_file.h"
 #include "runtime/error.h"
 
 int main(int argc, char** argv) {
@@ -14,7 +18,10 @@ int main(int argc, char** argv) {
   temper::cli::Runner generate = temper::cli::add_generate(app);
   temper::cli::Runner inspect = temper::cli::add_inspect(app);
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    args = temper::cli::expand_config_file(args);
+    std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+    app.parse(args);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -23,6 +30,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "temper: error: %s (see temper --help)\n", e.what());
+    return 2;
+  } catch (const temper::Error& e) {
+    std::fprintf(stderr, "temper: error: %s\n", e.what());
     return 2;
   }
   try {

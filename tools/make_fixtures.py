@@ -100,9 +100,62 @@ def build(name, spec):
     print(f"{name}: loss {float(loss):.6f}, adamw losses {losses}")
 
 
+FORTUNES = "/usr/share/games/fortunes"
+DEMO_PRETRAIN = ["cookie", "computers", "definitions", "people", "science", "wisdom"]
+
+
+def fortune_text(names):
+    parts = []
+    for n in names:
+        with open(os.path.join(FORTUNES, n), encoding="utf-8", errors="replace") as f:
+            parts.append(f.read().replace("\n%\n", "\n\n"))
+    return "\n".join(parts)
+
+
+def build_demo(steps=400, seq=64, batch=16):
+    """A small GPT-2 'pre-trained' by transformers on fortune-cookie text (Debian `fortunes`), with
+    its own byte-level BPE tokenizer: the checkpoint the README's main job fine-tunes."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    out = os.path.join(FIXTURES, "gpt2_demo")
+    shutil.rmtree(out, ignore_errors=True)
+    text = fortune_text(DEMO_PRETRAIN)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([text], trainer)
+    ids = torch.tensor(tok.encode(text).ids, dtype=torch.int64)
+    vocab = tok.get_vocab_size()
+    eos = tok.token_to_id("<|endoftext|>")
+    torch.manual_seed(3)
+    cfg = GPT2Config(n_layer=2, n_head=4, n_embd=64, n_positions=128, vocab_size=vocab, bos_token_id=eos,
+                     eos_token_id=eos, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT2LMHeadModel(cfg).float().train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+    g = torch.Generator().manual_seed(4)
+    for step in range(steps):
+        starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=g)
+        x = torch.stack([ids[s:s + seq] for s in starts])
+        y = torch.stack([ids[s + 1:s + seq + 1] for s in starts])
+        logits = model(input_ids=x).logits
+        loss = F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            print(f"demo pretrain step {step}: loss {float(loss):.3f}")
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save(os.path.join(out, "tokenizer.json"))
+    print(f"gpt2_demo: vocab {vocab}, {sum(p.numel() for p in model.parameters())} parameters")
+
+
 def main():
     for name, spec in CONFIGS.items():
         build(name, spec)
+    if os.path.isdir(FORTUNES):
+        build_demo()
 
 
 if __name__ == "__main__":
