@@ -89,6 +89,32 @@ std::string token_bytes(const std::string& token) {
   return bytes;
 }
 
+// A doubly linked list of symbols (one per byte at first; merging folds right into left).
+struct Symbol {
+  int32_t id, prev, next;
+  bool alive;
+};
+
+// The piece's bytes as their one-char tokens. A byte missing from the vocabulary becomes the
+// unk token (consecutive ones fused with UnkPolicy::kFuse) or, without one, is dropped, as in HF.
+std::vector<Symbol> byte_symbols(std::string_view piece, const std::array<int32_t, 256>& byte_id,
+                                 int32_t unk_id, UnkPolicy unk_policy) {
+  std::vector<Symbol> syms;
+  syms.reserve(piece.size());
+  bool prev_unk = false;
+  for (char ch : piece) {
+    int32_t id = byte_id[static_cast<unsigned char>(ch)];
+    const bool unk = id < 0;
+    if (unk && (unk_id < 0 || (prev_unk && unk_policy == UnkPolicy::kFuse))) continue;
+    if (unk) id = unk_id;
+    prev_unk = unk;
+    const auto n = static_cast<int32_t>(syms.size());
+    syms.push_back({id, n - 1, -1, true});
+    if (n > 0) syms[n - 1].next = n;
+  }
+  return syms;
+}
+
 bool looks_like_eos(const std::string& content) {
   std::string lower;
   for (char ch : content) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -238,24 +264,7 @@ std::vector<int32_t> BpeTokenizer::bpe(std::string_view piece) const {
     for (char ch : piece) mapped += byte_to_unicode(static_cast<unsigned char>(ch));
     if (auto it = data_.vocab.find(mapped); it != data_.vocab.end()) return {it->second};
   }
-  struct Symbol {
-    int32_t id, prev, next;
-    bool alive;
-  };
-  std::vector<Symbol> syms;
-  syms.reserve(piece.size());
-  bool prev_unk = false;
-  for (char ch : piece) {
-    int32_t id = byte_id_[static_cast<unsigned char>(ch)];
-    const bool unk = id < 0;
-    if (unk && (data_.unk_id < 0 || (prev_unk && data_.unk_policy == UnkPolicy::kFuse))) continue;
-    if (unk) id = data_.unk_id;
-    prev_unk = unk;
-    const auto n = static_cast<int32_t>(syms.size());
-    syms.push_back({id, n - 1, -1, true});
-    if (n > 0) syms[n - 1].next = n;
-  }
-
+  std::vector<Symbol> syms = byte_symbols(piece, byte_id_, data_.unk_id, data_.unk_policy);
   struct Candidate {
     int32_t rank, pos, merged_id;
     bool operator>(const Candidate& o) const {
