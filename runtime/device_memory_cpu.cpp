@@ -17,11 +17,13 @@ bool available();
 }  // namespace cuda
 #endif
 
+#ifndef TEMPER_WITH_CUDA
 namespace {
 [[noreturn]] void no_cuda() {
   throw Error("this temper build has no CUDA backend (rebuild with -DTEMPER_CUDA=ON on a machine with nvcc)");
 }
 }  // namespace
+#endif
 
 void* device_alloc(size_t bytes, Device device) {
   if (device == Device::Cuda) {
