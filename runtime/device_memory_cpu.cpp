@@ -1,4 +1,6 @@
 // Host side of device memory: aligned CPU allocations, and the dispatch to CUDA when built with it.
+#include <malloc.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -24,6 +26,17 @@ namespace {
 }
 }  // namespace
 #endif
+
+namespace {
+// Activations are allocated and freed every step. glibc serves large blocks with mmap/munmap,
+// so each step would pay page faults and zeroing again; keeping them in the heap lets them be
+// reused (the CPU counterpart of the CUDA caching allocator).
+const bool g_malloc_tuned = [] {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  return true;
+}();
+}  // namespace
 
 void* device_alloc(size_t bytes, Device device) {
   if (device == Device::Cuda) {

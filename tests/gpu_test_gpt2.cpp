@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -60,17 +61,23 @@ TEST_P(Gpt2Cuda, MatchesTransformers) {
     const std::string& name = store.info(id).name;
     EXPECT_LT(rel_err(store.grad(id).to_vector(), ref.load("grad." + name).to_vector()), c.grad_tol) << name;
   }
-  // AdamW steps on the device follow torch's losses.
+  // AdamW steps on the device follow torch's losses and gradient norms. Adam's update amplifies
+  // rounding differences, so step losses get the CPU test's 2e-5 at least.
   AdamWConfig cfg;
   cfg.weight_decay = meta["adamw"]["weight_decay"];
   AdamWOptimizer opt(model->params(), cfg);
   const auto& losses = meta["adamw_losses"];
+  const auto& norms = meta["grad_norms"];
+  const double step_tol = std::max(c.loss_tol, 2e-5);
   for (size_t step = 0; step < losses.size(); ++step) {
     model->params().zero_grads();
     model->forward(tokens);
     const LossSum s = model->backward(targets, ignore, 1.f / float(kept));
-    EXPECT_NEAR(s.sum / double(s.count), double(losses[step]), c.loss_tol * double(losses[step])) << step;
-    opt.step(meta["adamw"]["lr"], clip_scale(opt.grad_norm(), meta["clip"]));
+    EXPECT_NEAR(s.sum / double(s.count), double(losses[step]), step_tol * double(losses[step])) << step;
+    if (step + 1 == losses.size()) break;
+    const double norm = opt.grad_norm();
+    EXPECT_NEAR(norm, double(norms[step]), c.grad_tol * double(norms[step])) << "grad norm, step " << step;
+    opt.step(meta["adamw"]["lr"], clip_scale(norm, meta["clip"]));
   }
 }
 

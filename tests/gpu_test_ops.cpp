@@ -288,7 +288,8 @@ TEST(GpuOps, LayerNormBackward) {
 
 // ---- gelu ----
 
-const int64_t kElementwiseSizes[] = {1, 7, 33, 4099, 100003};
+// The last size needs more than grid_for's 65536-block cap, so grid-stride loops go round twice.
+const int64_t kElementwiseSizes[] = {1, 7, 33, 4099, 100003, (int64_t{1} << 24) + 5};
 
 TEST(GpuOps, Gelu) {
   SKIP_WITHOUT_GPU();
@@ -305,6 +306,9 @@ TEST(GpuOps, Gelu) {
       ops::gelu_backward(d_dx, to_device(dout, dt), d_x);
       expect_close(d_out, out, fmt::format("gelu_forward n={} {}", n, name(dt)));
       expect_close(d_dx, dx, fmt::format("gelu_backward n={} {}", n, name(dt)));
+      const Tensor d_inplace = to_device(dout, dt);  // dx aliases dout, as in Mlp::backward
+      ops::gelu_backward(d_inplace, d_inplace, d_x);
+      expect_close(d_inplace, dx, fmt::format("gelu_backward in place n={} {}", n, name(dt)));
     }
 }
 
@@ -401,6 +405,25 @@ TEST(GpuOps, SoftmaxCrossEntropy) {
       for (int64_t v : {1, 7, 1003, 50257})
         for (GradMode mode : {GradMode::None, GradMode::Separate, GradMode::Aliased})
           check_cross_entropy(n, v, dt, mode, rng);
+}
+
+TEST(GpuOps, CrossEntropyMaskedLogits) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(19);
+  const int64_t n = 3, v = 1500;
+  for (DType dt : kActDtypes) {
+    // The first 600 logits of each row are -inf: every thread of the block starts on one.
+    Tensor logits = input({n, v}, rng, dt, -4.f, 4.f);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < 600; ++j) logits.data<float>()[i * v + j] = -INFINITY;
+    const Tensor targets = Tensor::from_i32({600, 1499, 777}, {n});
+    Tensor losses = Tensor::empty({n}, DType::F32), dlogits = Tensor::empty({n, v}, DType::F32);
+    ref::softmax_cross_entropy(losses, dlogits, logits, targets, kIgnore, 1.f);
+    const Tensor d_logits = to_device(logits, dt), d_losses = Tensor::empty({n}, DType::F32, Device::Cuda);
+    ops::softmax_cross_entropy(d_losses, d_logits, d_logits, targets.to(Device::Cuda), kIgnore, 1.f);
+    expect_close(d_losses, losses, "cross_entropy masked losses " + name(dt));
+    expect_close(d_logits, dlogits, "cross_entropy masked dlogits " + name(dt));
+  }
 }
 
 TEST(GpuOps, CrossEntropyOutOfRangeTargetsAreIgnored) {
@@ -560,9 +583,14 @@ TEST(GpuOps, SumSquares) {
   std::mt19937 rng(17);
   for (int64_t n : {0L, 1L, 7L, 4099L, (1L << 20) + 3}) {
     const Tensor x = random_host({n}, rng, -3.f, 3.f);
+    // The GPU accumulates in f64 throughout: compare it tightly with a plain f64 sum. The CPU
+    // reference keeps f32 partial sums over chunks, so it only agrees to f32 rounding.
+    double exact = 0.0;
+    for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(x.data<float>()[i]) * x.data<float>()[i];
     const double ref_ss = ref::sum_squares(x);
     const double got = ops::sum_squares(x.to(Device::Cuda));
-    EXPECT_NEAR(got, ref_ss, 1e-9 * std::max(1.0, ref_ss)) << "sum_squares n=" << n;
+    EXPECT_NEAR(got, exact, 1e-9 * std::max(1.0, exact)) << "sum_squares n=" << n;
+    EXPECT_NEAR(got, ref_ss, 1e-5 * std::max(1.0, exact)) << "sum_squares vs CPU reference n=" << n;
   }
 }
 

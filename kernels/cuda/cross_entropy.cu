@@ -3,8 +3,9 @@
 // per-thread online (max, sum of exp) pair, merged with two block reductions (shared memory:
 // 32 floats). Pass 2 writes (softmax - onehot) * dloss. Every read of the row (including the
 // target's logit) happens before the reductions' barriers and each thread writes only elements it
-// has read itself, so dlogits may alias logits. Ignored rows (and, defensively, out-of-range
-// targets; ids are validated on the host elsewhere) get loss 0 and a zero gradient.
+// has read itself, so dlogits may alias logits. Logits of -inf (masked) contribute 0, as on the
+// CPU. Ignored rows (and, defensively, out-of-range targets; ids are validated on the host
+// elsewhere) get loss 0 and a zero gradient.
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 
@@ -27,7 +28,7 @@ __global__ void cross_entropy_kernel(float* losses, T* dlogits, const T* logits,
     if (x > m) {
       s = s * expf(m - x) + 1.f;
       m = x;
-    } else {
+    } else if (x != -INFINITY) {  // a -inf logit adds 0 (exp(-inf - -inf) is NaN); NaN still spreads
       s += expf(x - m);
     }
   }
