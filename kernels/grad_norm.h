@@ -4,6 +4,8 @@
 
 namespace temper::ops {
 
-double sum_squares(const Tensor& x);  // f32, any shape; f64 accumulation on CPU
+// f32, any shape. CPU: f32 sums over fixed 4096-element chunks, f64 across chunks (independent of
+// the thread count); CUDA: f64 accumulation.
+double sum_squares(const Tensor& x);
 
 }  // namespace temper::ops

@@ -13,7 +13,8 @@ namespace temper {
 namespace cuda {
 void* alloc(size_t bytes);
 void free(void* p);
-void copy(void* dst, const void* src, size_t bytes);  // cudaMemcpyDefault on the compute stream
+// cudaMemcpyDefault on the compute stream; waits for completion when the host reads or wrote the data.
+void copy(void* dst, const void* src, size_t bytes, bool host_involved);
 void memset_zero(void* p, size_t bytes);
 bool available();
 }  // namespace cuda
@@ -68,7 +69,7 @@ void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, siz
     return;
   }
 #ifdef TEMPER_WITH_CUDA
-  cuda::copy(dst, src, bytes);
+  cuda::copy(dst, src, bytes, dst_dev == Device::Cpu || src_dev == Device::Cpu);
 #else
   no_cuda();
 #endif
