@@ -9,24 +9,16 @@
 #include <fstream>
 
 #include "models/gpt2/gpt2_checkpoint.h"
+#include "tests/test_util.h"
 #include "models/io/safetensors.h"
 #include "runtime/device_memory.h"
 #include "runtime/train/adamw_optimizer.h"
 
 using namespace temper;
+using temper::test::fixture;
+using temper::test::rel_err;
 
 namespace {
-
-std::string fixture(const std::string& name) { return std::string(TEMPER_SOURCE_DIR) + "/tests/fixtures/" + name; }
-
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num = std::max(num, double(std::abs(a[i] - b[i])));
-    den = std::max(den, double(std::abs(b[i])));
-  }
-  return num / std::max(den, 1e-12);
-}
 
 struct Case {
   const char* fixture;
