@@ -7,6 +7,8 @@
 #include "models/model_loader.h"
 #include "runtime/data/packed_dataset.h"
 #include "runtime/data/tokenizer_loader.h"
+#include "runtime/comm/communicator_factory.h"
+#include "runtime/comm/world.h"
 #include "runtime/logger.h"
 #include "runtime/train/trainer.h"
 
@@ -18,9 +20,10 @@ namespace {
 struct FinetuneFlags {
   TrainConfig cfg;
   DeviceOptions dev;
-  std::string schedule = "linear", progress = "auto";
+  std::string schedule = "linear", progress = "auto", comm = "auto";
   float lr = 5e-5f;
   int64_t warmup_steps = 0;
+  double bucket_mb = 25.0;
 };
 
 void add_flags(CLI::App& c, FinetuneFlags& f) {
@@ -50,6 +53,9 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
   c.add_option("--log-every", t.log_every, "plain progress line every N steps")->check(CLI::PositiveNumber)->capture_default_str();
   c.add_option("--progress", f.progress, "auto | bar | plain | off")->check(CLI::IsMember({"auto", "bar", "plain", "off"}))->capture_default_str();
   c.add_option("--metrics-file", t.metrics_file, "metrics JSONL (default <output>/metrics.jsonl)");
+  c.add_option("--zero", t.zero_stage, "optimizer state sharding across ranks: 0 (off) or 1 (ZeRO-1)")->check(CLI::IsMember({0, 1}))->capture_default_str();
+  c.add_option("--bucket-mb", f.bucket_mb, "gradient all-reduce bucket size in MiB")->check(CLI::Range(0.001, 4096.0))->capture_default_str();
+  c.add_option("--comm", f.comm, "auto | single | mpi | nccl")->check(CLI::IsMember({"auto", "single", "mpi", "nccl"}))->capture_default_str();
   add_device_options(c, f.dev);
   add_config_option(c);
 }
@@ -70,6 +76,10 @@ DataConfig data_config(const TrainConfig& t) {
   return d;
 }
 
+LoaderOptions loader_options(const TrainConfig& t, LoaderMode mode, const Communicator& comm) {
+  return LoaderOptions{t.micro_batch, mode, t.seed, comm.rank(), comm.world_size()};
+}
+
 void copy_tokenizer_files(const std::string& from, const std::string& to) {
   for (const std::string& name : tokenizer_files())
     if (fs::exists(fs::path(from) / name)) copy_file((fs::path(from) / name).string(), (fs::path(to) / name).string());
@@ -81,12 +91,14 @@ int run(FinetuneFlags& f) {
   t.schedule.peak_lr = f.lr;
   t.schedule.warmup_steps = f.warmup_steps;
   t.progress = parse_progress(f.progress);
+  t.bucket_bytes = static_cast<size_t>(f.bucket_mb * (1 << 20));
   t.device = resolve_device(f.dev);
   t.compute_dtype = resolve_precision(f.dev, t.device);
-  log_info("device {} ({} compute, fp32 master weights and optimizer state)", device_name(t.device),
-           dtype_name(t.compute_dtype));
+  std::unique_ptr<Communicator> comm = make_communicator(f.comm, t.device);
+  log_info("device {} ({} compute, fp32 master weights and optimizer state), {} rank(s), {} communicator",
+           device_name(t.device), dtype_name(t.compute_dtype), comm->world_size(), comm->backend());
   auto tokenizer = load_tokenizer(t.model_dir);
-  auto model = load_causal_lm(t.model_dir, t.device, t.compute_dtype);
+  auto model = load_causal_lm(t.model_dir, t.device, t.compute_dtype, t.zero_stage == 1 ? comm->world_size() : 1);
   TEMPER_INPUT_CHECK(t.seq_len <= model->max_positions(), "--seq-len", "value", "{} exceeds the model's context of {}",
                      t.seq_len, model->max_positions());
   DatasetSplit data = load_datasets(data_config(t), *tokenizer);
@@ -94,13 +106,14 @@ int run(FinetuneFlags& f) {
   std::optional<SequenceLoader> val;
   if (data.val) {
     data.val->check_vocab(static_cast<int32_t>(model->vocab_size()));
-    val.emplace(*data.val, LoaderOptions{t.micro_batch, LoaderMode::Eval, t.seed, 0, 1});
+    val.emplace(*data.val, loader_options(t, LoaderMode::Eval, *comm));
   }
-  SequenceLoader train(data.train, LoaderOptions{t.micro_batch, LoaderMode::Train, t.seed, 0, 1});
+  SequenceLoader train(data.train, loader_options(t, LoaderMode::Train, *comm));
   log_info("data: {} training windows, {} validation windows of {} tokens", train.num_windows(),
            val ? val->num_windows() : 0, t.seq_len);
-  Trainer trainer(t, *model, std::move(train), std::move(val));
+  Trainer trainer(t, *model, std::move(train), std::move(val), *comm);
   const nlohmann::json summary = trainer.run();
+  if (comm->rank() != 0) return 0;
   copy_tokenizer_files(t.model_dir, t.output_dir);
   log_info("fine-tuned model written to {}", t.output_dir);
   std::printf("%s\n", summary.dump().c_str());

@@ -1,5 +1,7 @@
-// temper entry point: parses the subcommand, runs it, and turns any error into one clear line
-// on stderr and a non-zero exit (libraries throw; only main decides how the process ends).
+// temper entry point: joins the world (mpirun/srun or alone), parses the subcommand, runs it, and
+// turns any error into one clear line on stderr and a non-zero exit (libraries throw; only main
+// decides how the process ends). A rank that fails while others run ends the whole job (MPI_Abort),
+// so no peer waits for it.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -7,9 +9,19 @@
 
 #include "launch/commands.h"
 #include "launch/config_file.h"
+#include "runtime/comm/world.h"
 #include "runtime/error.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+// The error line, then (with peers) the end of the whole job.
+int fail(const char* what) {
+  std::fprintf(stderr, "temper: error: %s\n", what);
+  if (temper::world().world_size > 1) temper::abort_world(1);
+  return 1;
+}
+
+int run(int argc, char** argv) {
   CLI::App app{"temper: fine-tune pre-trained language models on CPU or CUDA"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "temper 0.1.0");
@@ -17,6 +29,7 @@ int main(int argc, char** argv) {
   temper::cli::Runner eval = temper::cli::add_eval(app);
   temper::cli::Runner generate = temper::cli::add_generate(app);
   temper::cli::Runner inspect = temper::cli::add_inspect(app);
+  temper::cli::Runner bench = temper::cli::add_bench(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = temper::cli::expand_config_file(args);
@@ -39,11 +52,23 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("finetune")) return finetune();
     if (app.got_subcommand("eval")) return eval();
     if (app.got_subcommand("generate")) return generate();
+    if (app.got_subcommand("bench")) return bench();
     return inspect();
-  } catch (const temper::Error& e) {
-    std::fprintf(stderr, "temper: error: %s\n", e.what());
+  } catch (const std::exception& e) {  // temper::Error included
+    return fail(e.what());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    temper::init_world(&argc, &argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "temper: error: %s\n", e.what());
+    return 1;
   }
-  return 1;
+  const int rc = run(argc, argv);
+  temper::finalize_world();
+  return rc;
 }

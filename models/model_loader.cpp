@@ -8,7 +8,7 @@
 
 namespace temper {
 
-std::unique_ptr<CausalLm> load_causal_lm(const std::string& dir, Device device, DType compute_dtype) {
+std::unique_ptr<CausalLm> load_causal_lm(const std::string& dir, Device device, DType compute_dtype, int64_t pad_to) {
   TEMPER_INPUT_CHECK(std::filesystem::is_directory(dir), dir, "model directory", "not a directory");
   const std::string path = (std::filesystem::path(dir) / "config.json").string();
   const nlohmann::json cfg = read_json_file(path);
@@ -16,7 +16,7 @@ std::unique_ptr<CausalLm> load_causal_lm(const std::string& dir, Device device, 
                      "model_type", "missing");
   const std::string type = cfg["model_type"];
   TEMPER_INPUT_CHECK(type == "gpt2", path, "model_type", "unknown model type \"{}\" (supported: gpt2)", type);
-  return load_gpt2(dir, device, compute_dtype);
+  return load_gpt2(dir, device, compute_dtype, pad_to);
 }
 
 }  // namespace temper

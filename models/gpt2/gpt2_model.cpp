@@ -11,14 +11,18 @@
 
 namespace temper {
 
-Gpt2Model::Gpt2Model(const Gpt2Config& cfg, Device device, DType compute_dtype) : cfg_(cfg) {
+Gpt2Model::Gpt2Model(const Gpt2Config& cfg, Device device, DType compute_dtype, int64_t pad_to) : cfg_(cfg) {
   wte_ = store_.add("transformer.wte.weight", {cfg.vocab_size, cfg.n_embd}, WeightDecay::Apply);
   wpe_ = store_.add("transformer.wpe.weight", {cfg.n_positions, cfg.n_embd}, WeightDecay::Apply);
   const TransformerBlockConfig bc{cfg.n_embd, cfg.n_head, cfg.mlp_hidden(), cfg.layer_norm_epsilon};
   blocks_.reserve(static_cast<size_t>(cfg.n_layer));
-  for (int l = 0; l < cfg.n_layer; ++l) blocks_.emplace_back(store_, "transformer.h." + std::to_string(l), bc);
+  for (int l = 0; l < cfg.n_layer; ++l) {
+    const int first = store_.size();
+    blocks_.emplace_back(store_, "transformer.h." + std::to_string(l), bc);
+    block_param_ids_.emplace_back(first, store_.size());
+  }
   ln_f_ = std::make_unique<LayerNorm>(store_, "transformer.ln_f", cfg.n_embd, cfg.layer_norm_epsilon);
-  store_.allocate(device, compute_dtype);
+  store_.allocate(device, compute_dtype, pad_to);
 }
 
 double Gpt2Model::train_flops_per_token(int64_t seq_len) const {
@@ -87,13 +91,16 @@ void Gpt2Model::backward_from_dlogits() {
   ops::matmul(store_.grad(wte_), dlogits, ops::Trans::Yes, h, ops::Trans::No, nullptr, 1.f);
   Tensor dx = Tensor::empty(h.shape(), h.dtype(), h.device());
   ln_f_->backward(dx, dh, ctx_.ln_f);
+  notify_grad_ready(block_param_ids_.empty() ? wpe_ + 1 : block_param_ids_.back().second, store_.size());  // ln_f
   Tensor dprev = dh;  // reuse as the ping-pong partner
   for (size_t l = blocks_.size(); l-- > 0;) {
     blocks_[l].backward(dprev, dx, ctx_.blocks[l]);
+    notify_grad_ready(block_param_ids_[l].first, block_param_ids_[l].second);
     std::swap(dprev, dx);
     ctx_.blocks[l] = TransformerBlock::Ctx();  // free activations as we go
   }
   ops::embedding_backward(store_.grad(wte_), store_.grad(wpe_), dx, ctx_.tokens);
+  notify_grad_ready(wte_, wpe_ + 1);
 }
 
 LossSum Gpt2Model::evaluate(const Tensor& tokens, const Tensor& targets, int ignore_index) {

@@ -15,7 +15,8 @@ enum class InitMode { Zeros, Gpt2Random };
 
 class Gpt2Model : public CausalLm {
  public:
-  Gpt2Model(const Gpt2Config& cfg, Device device, DType compute_dtype);
+  // pad_to: flat buffers padded to a multiple of this many elements (the world size for ZeRO-1).
+  Gpt2Model(const Gpt2Config& cfg, Device device, DType compute_dtype, int64_t pad_to = 1);
   const Gpt2Config& config() const { return cfg_; }
 
   ParameterStore& params() override { return store_; }
@@ -46,6 +47,7 @@ class Gpt2Model : public CausalLm {
   ParameterStore store_;
   int wte_ = -1, wpe_ = -1;
   std::vector<TransformerBlock> blocks_;
+  std::vector<std::pair<int, int>> block_param_ids_;  // [first, end) parameter ids of each block
   std::unique_ptr<LayerNorm> ln_f_;
   Ctx ctx_;
 };

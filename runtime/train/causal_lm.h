@@ -2,6 +2,7 @@
 // (GPT-2 now, Llama-family later). It lives in runtime/train because the trainer defines it and
 // models implement it: forward, loss + backward, parameters, save.
 #pragma once
+#include <functional>
 #include <string>
 
 #include "runtime/train/parameter_store.h"
@@ -35,6 +36,19 @@ class CausalLm {
 
   // Writes the model in its Hugging Face layout (config.json + model.safetensors) into dir.
   virtual void save_pretrained(const std::string& dir) const = 0;
+
+  // Called by backward with each parameter id once its gradient for this micro-step is final
+  // (the data-parallel reducer starts communicating buckets from it).
+  void set_grad_ready_hook(std::function<void(int)> hook) { grad_ready_ = std::move(hook); }
+
+ protected:
+  void notify_grad_ready(int first_id, int end_id) const {
+    if (!grad_ready_) return;
+    for (int id = first_id; id < end_id; ++id) grad_ready_(id);
+  }
+
+ private:
+  std::function<void(int)> grad_ready_;
 };
 
 }  // namespace temper

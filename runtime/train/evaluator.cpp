@@ -7,7 +7,7 @@
 
 namespace temper {
 
-EvalResult evaluate(CausalLm& model, SequenceLoader& loader, int64_t max_batches) {
+EvalResult evaluate(CausalLm& model, SequenceLoader& loader, int64_t max_batches, Communicator* comm) {
   TEMPER_NVTX("evaluate");
   loader.reset();
   Batch batch;
@@ -16,6 +16,10 @@ EvalResult evaluate(CausalLm& model, SequenceLoader& loader, int64_t max_batches
     const LossSum s = model.evaluate(batch.tokens, batch.targets, loader.dataset().ignore_index());
     total.sum += s.sum;
     total.count += s.count;
+  }
+  if (comm != nullptr && comm->world_size() > 1) {
+    total.sum = comm->all_reduce_scalar(total.sum, ReduceOp::Sum);
+    total.count = static_cast<int64_t>(comm->all_reduce_scalar(static_cast<double>(total.count), ReduceOp::Sum));
   }
   EvalResult r;
   r.targets = total.count;

@@ -1,7 +1,8 @@
-// Validation: mean cross-entropy over held-out windows and its perplexity.
+// Validation: mean cross-entropy over held-out windows and its perplexity, across ranks.
 #pragma once
 #include <cstdint>
 
+#include "runtime/comm/communicator.h"
 #include "runtime/data/sequence_loader.h"
 #include "runtime/train/causal_lm.h"
 
@@ -13,7 +14,8 @@ struct EvalResult {
   int64_t targets = 0;    // tokens scored
 };
 
-// One pass over `loader` (reset first); max_batches 0 = all.
-EvalResult evaluate(CausalLm& model, SequenceLoader& loader, int64_t max_batches);
+// One pass over `loader` (reset first); max_batches 0 = all (per rank). With a communicator, each
+// rank scores its share of the windows and the sums are reduced, so every rank gets the global result.
+EvalResult evaluate(CausalLm& model, SequenceLoader& loader, int64_t max_batches, Communicator* comm = nullptr);
 
 }  // namespace temper

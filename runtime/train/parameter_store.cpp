@@ -5,6 +5,13 @@
 
 namespace temper {
 
+ShardRange shard_range(int64_t padded, int rank, int world_size) {
+  TEMPER_CHECK(world_size > 0 && padded % world_size == 0, "flat buffer of {} elements is not padded to {} ranks",
+               padded, world_size);
+  const int64_t per = padded / world_size;
+  return {rank * per, (rank + 1) * per};
+}
+
 int ParameterStore::add(const std::string& name, const Shape& shape, WeightDecay decay) {
   TEMPER_CHECK(!master_.defined(), "ParameterStore::add({}) after allocate()", name);
   TEMPER_CHECK(find(name) < 0, "duplicate parameter {}", name);
@@ -14,12 +21,14 @@ int ParameterStore::add(const std::string& name, const Shape& shape, WeightDecay
   return static_cast<int>(params_.size()) - 1;
 }
 
-void ParameterStore::allocate(Device device, DType compute_dtype) {
+void ParameterStore::allocate(Device device, DType compute_dtype, int64_t pad_to) {
+  TEMPER_CHECK(pad_to >= 1, "pad_to must be positive");
   device_ = device;
   compute_dtype_ = compute_dtype;
-  master_ = Tensor::zeros({total_}, DType::F32, device);
-  grads_ = Tensor::zeros({total_}, DType::F32, device);
-  compute_ = compute_dtype == DType::F32 ? master_ : Tensor::zeros({total_}, compute_dtype, device);
+  padded_ = (total_ + pad_to - 1) / pad_to * pad_to;
+  master_ = Tensor::zeros({padded_}, DType::F32, device);
+  grads_ = Tensor::zeros({padded_}, DType::F32, device);
+  compute_ = compute_dtype == DType::F32 ? master_ : Tensor::zeros({padded_}, compute_dtype, device);
 }
 
 int ParameterStore::find(const std::string& name) const {

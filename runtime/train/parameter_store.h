@@ -14,6 +14,16 @@ namespace temper {
 
 enum class WeightDecay { Apply, Skip };  // HF convention: no decay on biases and norm weights
 
+// A contiguous element range of the (padded) flat buffers: the whole model, or one rank's
+// ZeRO-1 shard.
+struct ShardRange {
+  int64_t begin = 0, end = 0;
+  int64_t size() const { return end - begin; }
+};
+
+// Rank `rank`'s equal share of a flat buffer of `padded` elements (a multiple of world_size).
+ShardRange shard_range(int64_t padded, int rank, int world_size);
+
 struct ParamInfo {
   std::string name;  // checkpoint (HF) name
   Shape shape;
@@ -25,11 +35,13 @@ class ParameterStore {
  public:
   // Register before allocate(); returns the parameter's id.
   int add(const std::string& name, const Shape& shape, WeightDecay decay);
-  // Allocate the flat buffers on `device`; compute_dtype F32 makes compute alias master.
-  void allocate(Device device, DType compute_dtype);
+  // Allocate the flat buffers on `device`; compute_dtype F32 makes compute alias master. The
+  // buffers are padded with zeros to a multiple of `pad_to` elements (ZeRO-1 shards them evenly).
+  void allocate(Device device, DType compute_dtype, int64_t pad_to = 1);
 
   int size() const { return static_cast<int>(params_.size()); }
   int64_t numel() const { return total_; }
+  int64_t padded_numel() const { return padded_; }
   const ParamInfo& info(int id) const { return params_.at(id); }
   int find(const std::string& name) const;  // -1 when absent
   Device device() const { return device_; }
@@ -38,16 +50,19 @@ class ParameterStore {
   Tensor param(int id) const;   // compute view
   Tensor master(int id) const;  // f32 master view
   Tensor grad(int id) const;    // f32 gradient view
-  const Tensor& master_flat() const { return master_; }
-  const Tensor& compute_flat() const { return compute_; }
-  const Tensor& grads_flat() const { return grads_; }
+  Tensor master_flat() const { return master_.slice_flat(0, {total_}); }
+  Tensor compute_flat() const { return compute_.slice_flat(0, {total_}); }
+  Tensor grads_flat() const { return grads_.slice_flat(0, {total_}); }
+  const Tensor& master_flat_padded() const { return master_; }
+  const Tensor& compute_flat_padded() const { return compute_; }
+  const Tensor& grads_flat_padded() const { return grads_; }
 
   void zero_grads() const { grads_.zero_(); }
   void sync_compute_from_master() const;  // after loading or an update done elsewhere
 
  private:
   std::vector<ParamInfo> params_;
-  int64_t total_ = 0;
+  int64_t total_ = 0, padded_ = 0;
   Device device_ = Device::Cpu;
   DType compute_dtype_ = DType::F32;
   Tensor master_, compute_, grads_;

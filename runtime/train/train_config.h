@@ -19,9 +19,9 @@ struct TrainConfig {
   std::string cache_dir;       // token cache (default: <output_dir>/cache)
   std::string resume;          // checkpoint dir, or "latest" for <output_dir>/checkpoints/latest
 
-  // Batch geometry.
+  // Batch geometry. The global batch of a step is micro_batch x grad_accum x world size.
   int64_t seq_len = 128;
-  int64_t micro_batch = 4;
+  int64_t micro_batch = 4;  // sequences per rank per micro-step
   int64_t grad_accum = 1;
   int64_t max_steps = 0;  // optimizer steps; 0 = derive from epochs
   double epochs = 1.0;
@@ -34,6 +34,10 @@ struct TrainConfig {
   float max_grad_norm = 1.0f;
   uint64_t seed = 42;
   int ignore_index = -100;
+
+  // Data parallelism.
+  int zero_stage = 0;                   // 0 = plain data parallel, 1 = ZeRO-1 optimizer sharding
+  size_t bucket_bytes = 25u << 20;      // gradient all-reduce bucket size (PyTorch DDP's default)
 
   // Evaluation, checkpoints, logging.
   int64_t eval_every = 0;    // steps; 0 = only before and after training

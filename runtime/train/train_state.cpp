@@ -1,4 +1,4 @@
-// Checkpoint save/restore for exact resume.
+// Checkpoint save/restore for exact resume, across ranks.
 #include "runtime/train/train_state.h"
 
 #include <filesystem>
@@ -11,9 +11,10 @@ namespace fs = std::filesystem;
 namespace temper {
 namespace {
 
-constexpr int kStateVersion = 1;
+constexpr int kStateVersion = 2;
 
 std::string step_dir_name(int64_t step) { return fmt::format("step-{:08d}", step); }
+std::string shard_file(int rank, int world) { return fmt::format("optimizer-rank-{}-of-{}.safetensors", rank, world); }
 
 std::string resolve(const std::string& where, const std::string& output_dir) {
   if (where != "latest") return where;
@@ -24,54 +25,145 @@ std::string resolve(const std::string& where, const std::string& output_dir) {
   return (fs::path(output_dir) / "checkpoints" / j["dir"].get<std::string>()).string();
 }
 
+// The optimizer tensors of this rank's range, written by every rank (ZeRO) or rank 0 (whole).
+void write_optimizer(const fs::path& dir, const CausalLm& model, const AdamWOptimizer& opt, Communicator& comm,
+                     bool zero1) {
+  if (!zero1 && comm.rank() != 0) return;
+  const ShardRange r = opt.range();
+  const Tensor master = model.params().master_flat_padded().slice_flat(r.begin, {r.size()});
+  const std::string name = zero1 ? shard_file(comm.rank(), comm.world_size()) : "optimizer.safetensors";
+  save_safetensors((dir / name).string(), {{"master", master}, {"adamw.m", opt.m()}, {"adamw.v", opt.v()}},
+                   DType::F32,
+                   {{"begin", std::to_string(r.begin)}, {"end", std::to_string(r.end)},
+                    {"padded", std::to_string(model.params().padded_numel())}});
+}
+
+nlohmann::json list_files(const fs::path& dir) {
+  nlohmann::json files = nlohmann::json::object();
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename() != "complete.json")
+      files[e.path().filename().string()] = static_cast<int64_t>(e.file_size());
+  return files;
+}
+
 }  // namespace
 
+void gather_master_weights(CausalLm& model, const AdamWOptimizer& opt, Communicator& comm, bool zero1) {
+  const ParameterStore& store = model.params();
+  if (!zero1 || store.compute_dtype() == DType::F32 || comm.world_size() == 1) return;
+  const ShardRange r = opt.range();
+  comm.all_gather(store.master_flat_padded(), store.master_flat_padded().slice_flat(r.begin, {r.size()}));
+}
+
 std::string save_checkpoint(const std::string& output_dir, const CausalLm& model, const AdamWOptimizer& opt,
-                            const TrainState& state) {
+                            const TrainState& state, Communicator& comm, bool zero1) {
   const fs::path root = fs::path(output_dir) / "checkpoints";
   const fs::path final_dir = root / step_dir_name(state.step);
   const fs::path tmp_dir = root / (step_dir_name(state.step) + ".partial");
-  fs::remove_all(tmp_dir);
-  fs::create_directories(tmp_dir);
-  model.save_pretrained(tmp_dir.string());
-  const ParameterStore& store = model.params();
-  save_safetensors((tmp_dir / "optimizer.safetensors").string(),
-                   {{"master", store.master_flat()}, {"adamw.m", opt.m()}, {"adamw.v", opt.v()}}, DType::F32);
-  nlohmann::json js = {{"version", kStateVersion}, {"step", state.step},       {"tokens_seen", state.tokens_seen},
-                       {"optimizer_steps", opt.steps_taken()}, {"loader", state.loader}, {"run", state.run}};
-  write_json_file_atomic((tmp_dir / "trainer_state.json").string(), js);  // written last inside the dir
-  fs::remove_all(final_dir);
-  fs::rename(tmp_dir, final_dir);
-  write_json_file_atomic((root / "latest").string(), {{"dir", step_dir_name(state.step)}});
+  if (comm.rank() == 0) {
+    fs::remove_all(tmp_dir);
+    fs::create_directories(tmp_dir);
+  }
+  comm.barrier();
+  write_optimizer(tmp_dir, model, opt, comm, zero1);
+  if (comm.rank() == 0) {
+    model.save_pretrained(tmp_dir.string());
+    write_json_file_atomic((tmp_dir / "trainer_state.json").string(),
+                           {{"version", kStateVersion}, {"step", state.step}, {"tokens_seen", state.tokens_seen},
+                            {"optimizer_steps", opt.steps_taken()}, {"loader", state.loader}, {"run", state.run}});
+  }
+  comm.barrier();  // every rank's part is on disk
+  if (comm.rank() == 0) {
+    write_json_file_atomic((tmp_dir / "complete.json").string(),
+                           {{"world_size", comm.world_size()}, {"zero", zero1 ? 1 : 0}, {"files", list_files(tmp_dir)}});
+    fs::remove_all(final_dir);
+    fs::rename(tmp_dir, final_dir);
+    write_json_file_atomic((root / "latest").string(), {{"dir", step_dir_name(state.step)}});
+  }
+  comm.barrier();
   return final_dir.string();
 }
 
+namespace {
+
+// complete.json present and every file it lists there with its size.
+nlohmann::json verify_complete(const fs::path& dir) {
+  const std::string marker = (dir / "complete.json").string();
+  TEMPER_INPUT_CHECK(fs::exists(marker), marker, "file",
+                     "checkpoint is incomplete (complete.json is written last, after every rank's files, and is missing)");
+  const nlohmann::json c = read_json_file(marker);
+  TEMPER_INPUT_CHECK(c.contains("files") && c["files"].is_object(), marker, "files", "missing");
+  TEMPER_INPUT_CHECK(c.contains("world_size") && c["world_size"].is_number_integer(), marker, "world_size", "missing");
+  for (const auto& [name, size] : c["files"].items()) {
+    const fs::path f = dir / name;
+    TEMPER_INPUT_CHECK(fs::exists(f), f.string(), "file", "listed in complete.json but missing (a rank's part is lost)");
+    TEMPER_INPUT_CHECK(size.is_number_integer() && static_cast<int64_t>(fs::file_size(f)) == size.get<int64_t>(),
+                       f.string(), "size", "differs from complete.json (truncated or replaced)");
+  }
+  return c;
+}
+
+// Loads master/m/v for this rank's optimizer range from a whole or a sharded file.
+void read_optimizer(const fs::path& dir, const nlohmann::json& complete, CausalLm& model, AdamWOptimizer& opt,
+                    Communicator& comm, bool zero1) {
+  const ParameterStore& store = model.params();
+  const bool sharded = complete.value("zero", 0) == 1;
+  const int saved_world = complete["world_size"];
+  if (sharded)
+    TEMPER_INPUT_CHECK(zero1 && saved_world == comm.world_size(), (dir / "complete.json").string(), "world_size",
+                       "a ZeRO-1 checkpoint of {} ranks resumes only with --zero 1 on {} ranks (this run: zero {}, {} ranks)",
+                       saved_world, saved_world, zero1 ? 1 : 0, comm.world_size());
+  const std::string path = (dir / (sharded ? shard_file(comm.rank(), comm.world_size()) : "optimizer.safetensors")).string();
+  const SafetensorsFile f = SafetensorsFile::open(path);
+  const int64_t file_begin = sharded ? std::stoll(f.metadata().count("begin") ? f.metadata().at("begin") : "-1") : 0;
+  const int64_t file_size = f.contains("adamw.m") ? f.info("adamw.m").numel() : -1;
+  const ShardRange want = opt.range();
+  TEMPER_INPUT_CHECK(file_begin >= 0 && want.begin >= file_begin && std::min(want.end, store.numel()) <= file_begin + file_size,
+                     path, "adamw.m", "holds elements [{}, +{}), this rank needs [{}, {})", file_begin, file_size,
+                     want.begin, want.end);
+  for (const char* name : {"master", "adamw.m", "adamw.v"}) {
+    TEMPER_INPUT_CHECK(f.contains(name) && f.info(name).numel() == file_size, path, name, "missing or of another size");
+    const Tensor full = f.load(name);
+    const int64_t n = std::min(want.end, file_begin + file_size) - want.begin;
+    const Tensor src = full.slice_flat(want.begin - file_begin, {n});
+    const Tensor dst = std::string(name) == "master" ? store.master_flat_padded().slice_flat(want.begin, {n})
+                       : std::string(name) == "adamw.m" ? opt.m().slice_flat(0, {n})
+                                                        : opt.v().slice_flat(0, {n});
+    dst.copy_from(src);
+  }
+}
+
+}  // namespace
+
 TrainState load_checkpoint(const std::string& where, const std::string& output_dir, CausalLm& model,
-                           AdamWOptimizer& opt) {
+                           AdamWOptimizer& opt, Communicator& comm, bool zero1) {
   const fs::path dir = resolve(where, output_dir);
+  const nlohmann::json complete = verify_complete(dir);
   const std::string state_path = (dir / "trainer_state.json").string();
-  TEMPER_INPUT_CHECK(fs::exists(state_path), state_path, "file",
-                     "checkpoint is incomplete (trainer_state.json is written last and is missing)");
+  TEMPER_INPUT_CHECK(fs::exists(state_path), state_path, "file", "missing from the checkpoint");
   const nlohmann::json js = read_json_file(state_path);
   TEMPER_INPUT_CHECK(js.value("version", 0) == kStateVersion, state_path, "version", "unsupported checkpoint version");
   for (const char* key : {"step", "optimizer_steps", "tokens_seen"})
     TEMPER_INPUT_CHECK(js.contains(key) && js[key].is_number_integer(), state_path, key, "missing or not an integer");
-  const std::string opt_path = (dir / "optimizer.safetensors").string();
-  const SafetensorsFile f = SafetensorsFile::open(opt_path);
   const ParameterStore& store = model.params();
-  for (const char* name : {"master", "adamw.m", "adamw.v"})
-    TEMPER_INPUT_CHECK(f.contains(name) && f.info(name).numel() == store.numel(), opt_path, name,
-                       "missing or not {} elements (a checkpoint of another model?)", store.numel());
-  store.master_flat().copy_from(f.load("master"));
+  const nlohmann::json& run = js.value("run", nlohmann::json::object());
+  TEMPER_INPUT_CHECK(run.value("num_parameters", int64_t(-1)) == store.numel(), state_path, "run.num_parameters",
+                     "checkpoint is of another model ({} parameters, this model has {})",
+                     run.value("num_parameters", int64_t(-1)), store.numel());
+  read_optimizer(dir, complete, model, opt, comm, zero1);
+  // Every rank needs the whole master: whole checkpoints hold it; shards are gathered.
+  if (zero1) {
+    const ShardRange r = opt.range();
+    if (comm.world_size() > 1)
+      comm.all_gather(store.master_flat_padded(), store.master_flat_padded().slice_flat(r.begin, {r.size()}));
+  }
   store.sync_compute_from_master();
-  opt.m().copy_from(f.load("adamw.m"));
-  opt.v().copy_from(f.load("adamw.v"));
   opt.set_steps_taken(js["optimizer_steps"].get<int>());
   TrainState s;
   s.step = js["step"];
   s.tokens_seen = js["tokens_seen"];
   s.loader = js.value("loader", nlohmann::json());
-  s.run = js.value("run", nlohmann::json());
+  s.run = run;
   return s;
 }
 

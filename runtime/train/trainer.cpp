@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "kernels/grad_norm.h"
 #include "runtime/logger.h"
 #include "runtime/nvtx.h"
 #include "runtime/train/train_state.h"
@@ -15,6 +16,10 @@ AdamWConfig adamw_config(const TrainConfig& c) { return {c.beta1, c.beta2, c.ada
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+ShardRange optimizer_range(const TrainConfig& c, const ParameterStore& store, const Communicator& comm) {
+  if (c.zero_stage == 1) return shard_range(store.padded_numel(), comm.rank(), comm.world_size());
+  return {0, store.padded_numel()};
+}
 }  // namespace
 
 int64_t compute_total_steps(const TrainConfig& cfg, const SequenceLoader& train) {
@@ -22,43 +27,74 @@ int64_t compute_total_steps(const TrainConfig& cfg, const SequenceLoader& train)
   const double per_epoch = static_cast<double>(train.batches_per_epoch()) / static_cast<double>(cfg.grad_accum);
   const int64_t steps = static_cast<int64_t>(std::ceil(per_epoch * cfg.epochs));
   TEMPER_INPUT_CHECK(steps > 0, cfg.train_file, "size",
-                     "{} training windows make no full step of {} x {} sequences; lower --micro-batch/--grad-accum",
+                     "{} training windows make no full step of {} x {} sequences per rank; lower --micro-batch/--grad-accum",
                      train.num_windows(), cfg.micro_batch, cfg.grad_accum);
   return steps;
 }
 
-Trainer::Trainer(const TrainConfig& cfg, CausalLm& model, SequenceLoader train, std::optional<SequenceLoader> val)
-    : cfg_(cfg), model_(model), train_(std::move(train)), val_(std::move(val)),
-      opt_(model.params(), adamw_config(cfg)) {
+Trainer::Trainer(const TrainConfig& cfg, CausalLm& model, SequenceLoader train, std::optional<SequenceLoader> val,
+                 Communicator& comm)
+    : cfg_(cfg), model_(model), train_(std::move(train)), val_(std::move(val)), comm_(comm),
+      opt_(model.params(), adamw_config(cfg), optimizer_range(cfg, model.params(), comm)),
+      reducer_(model.params(), comm, cfg.zero_stage == 1 ? ShardMode::Zero1 : ShardMode::None, cfg.bucket_bytes) {
+  model_.set_grad_ready_hook([this](int id) { reducer_.on_grad_ready(id); });
   total_steps_ = compute_total_steps(cfg_, train_);
   cfg_.schedule.total_steps = total_steps_;
   if (cfg_.schedule.warmup_steps == 0 && cfg_.warmup_ratio > 0)
     cfg_.schedule.warmup_steps = static_cast<int64_t>(std::ceil(cfg_.warmup_ratio * static_cast<double>(total_steps_)));
   if (!cfg_.resume.empty()) restore();
-  std::filesystem::create_directories(cfg_.output_dir);
-  const std::string path =
-      cfg_.metrics_file.empty() ? (std::filesystem::path(cfg_.output_dir) / "metrics.jsonl").string() : cfg_.metrics_file;
-  metrics_ = std::make_unique<MetricsLog>(path, start_step_ > 0);
+  if (comm_.rank() == 0) {
+    std::filesystem::create_directories(cfg_.output_dir);
+    const std::string path = cfg_.metrics_file.empty()
+                                 ? (std::filesystem::path(cfg_.output_dir) / "metrics.jsonl").string()
+                                 : cfg_.metrics_file;
+    metrics_ = std::make_unique<MetricsLog>(path, start_step_ > 0);
+  }
+  if (comm_.rank() != 0) cfg_.progress = ProgressStyle::Off;
+  log_info("optimizer state per rank: {:.1f} MiB (AdamW m+v over {} of {} parameters{})",
+           static_cast<double>(opt_.state_bytes()) / (1 << 20), opt_.range().size(), model_.params().numel(),
+           zero1() ? ", ZeRO-1" : "");
 }
 
 nlohmann::json Trainer::run_geometry() const {
   return {{"model_type", model_.model_type()}, {"num_parameters", model_.params().numel()},
           {"seq_len", cfg_.seq_len},           {"micro_batch", cfg_.micro_batch},
           {"grad_accum", cfg_.grad_accum},     {"total_steps", total_steps_},
-          {"seed", cfg_.seed}};
+          {"seed", cfg_.seed},                 {"world_size", comm_.world_size()}};
 }
 
 void Trainer::restore() {
-  const TrainState s = load_checkpoint(cfg_.resume, cfg_.output_dir, model_, opt_);
+  const TrainState s = load_checkpoint(cfg_.resume, cfg_.output_dir, model_, opt_, comm_, zero1());
   const nlohmann::json want = run_geometry();
-  for (const auto& [key, value] : want.items())
+  for (const auto& [key, value] : want.items()) {
+    if (key == "world_size" || key == "micro_batch" || key == "total_steps") {
+      if (s.run.value(key, value) != value)
+        log_warn("resuming with {} {} (checkpoint: {}): the global batch and data order change", key, value.dump(),
+                 s.run[key].dump());
+      continue;
+    }
     TEMPER_INPUT_CHECK(s.run.contains(key) && s.run[key] == value, cfg_.resume, "run." + key,
                        "checkpoint has {}, this run has {} (resume with the same settings)",
                        s.run.contains(key) ? s.run[key].dump() : "nothing", value.dump());
+  }
   train_.restore(loader_state_from_json(s.loader, cfg_.resume));
   start_step_ = s.step;
   tokens_seen_ = s.tokens_seen;
   log_info("resumed from {} at step {}", cfg_.resume, start_step_);
+}
+
+double Trainer::global_grad_norm() const {
+  if (!zero1()) return opt_.grad_norm();  // gradients already summed on every rank
+  return std::sqrt(comm_.all_reduce_scalar(ops::sum_squares(reducer_.reduced_grads()), ReduceOp::Sum));
+}
+
+void Trainer::apply_update(int64_t step, double grad_norm) {
+  const float lr = cfg_.schedule.lr(step), scale = clip_scale(grad_norm, cfg_.max_grad_norm);
+  if (!zero1()) return opt_.step(lr, scale);
+  opt_.step(lr, scale, reducer_.reduced_grads());
+  const ShardRange r = opt_.range();
+  const Tensor& compute = model_.params().compute_flat_padded();
+  comm_.all_gather(compute, compute.slice_flat(r.begin, {r.size()}));  // updated parameters to every rank
 }
 
 Trainer::StepStats Trainer::train_step(int64_t step) {
@@ -71,19 +107,24 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
     kept += b.num_targets;
   }
   StepStats st;
+  const double kept_global = comm_.all_reduce_scalar(static_cast<double>(kept), ReduceOp::Sum);
+  const float dloss = kept_global > 0 ? static_cast<float>(1.0 / kept_global) : 0.f;  // mean over the global step
   model_.params().zero_grads();
-  const float dloss = kept > 0 ? 1.f / static_cast<float>(kept) : 0.f;  // mean over the whole step
   LossSum total;
-  for (const Batch& b : micro) {
-    model_.forward(b.tokens);
-    const LossSum s = model_.backward(b.targets, cfg_.ignore_index, dloss);
+  for (size_t i = 0; i < micro.size(); ++i) {
+    reducer_.begin_backward(i + 1 == micro.size());
+    model_.forward(micro[i].tokens);
+    const LossSum s = model_.backward(micro[i].targets, cfg_.ignore_index, dloss);
     total.sum += s.sum;
     total.count += s.count;
-    st.tokens += b.tokens.numel();
+    st.tokens += micro[i].tokens.numel();
   }
-  st.grad_norm = opt_.grad_norm();
-  opt_.step(cfg_.schedule.lr(step), clip_scale(st.grad_norm, cfg_.max_grad_norm));
-  st.loss = total.count > 0 ? total.sum / static_cast<double>(total.count) : 0.0;
+  st.comm_wait_seconds = reducer_.finish();
+  st.grad_norm = global_grad_norm();
+  apply_update(step, st.grad_norm);
+  const double loss_sum = comm_.all_reduce_scalar(total.sum, ReduceOp::Sum);
+  st.loss = kept_global > 0 ? loss_sum / kept_global : 0.0;
+  st.tokens *= comm_.world_size();
   st.seconds = seconds_since(t0);
   return st;
 }
@@ -91,39 +132,48 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
 std::optional<EvalResult> Trainer::run_eval(int64_t step, const char* when) {
   if (!val_) return std::nullopt;
   const auto t0 = std::chrono::steady_clock::now();
-  const EvalResult r = evaluate(model_, *val_, cfg_.eval_batches);
+  const EvalResult r = evaluate(model_, *val_, cfg_.eval_batches, &comm_);
   log_info("eval ({}) step {}: loss {:.4f} | perplexity {:.3f} | {} tokens | {:.1f}s", when, step, r.loss,
            r.perplexity, r.targets, seconds_since(t0));
-  metrics_->write({{"type", "eval"}, {"when", when}, {"step", step}, {"loss", r.loss}, {"perplexity", r.perplexity},
-                   {"tokens", r.targets}});
+  if (metrics_)
+    metrics_->write({{"type", "eval"}, {"when", when}, {"step", step}, {"loss", r.loss}, {"perplexity", r.perplexity},
+                     {"tokens", r.targets}});
   return r;
 }
 
 void Trainer::save(int64_t step) {
+  gather_master_weights(model_, opt_, comm_, zero1());
   TrainState s;
   s.step = step;
   s.tokens_seen = tokens_seen_;
   s.loader = loader_state_to_json(train_.state());
   s.run = run_geometry();
-  const std::string dir = save_checkpoint(cfg_.output_dir, model_, opt_, s);
+  const std::string dir = save_checkpoint(cfg_.output_dir, model_, opt_, s, comm_, zero1());
   log_info("checkpoint written: {}", dir);
 }
 
+void Trainer::log_train_step(int64_t step, const StepStats& st, Progress& progress) {
+  const double tps = static_cast<double>(st.tokens) / std::max(st.seconds, 1e-9);
+  if (metrics_)
+    metrics_->write({{"type", "train"}, {"step", step + 1}, {"loss", st.loss}, {"lr", cfg_.schedule.lr(step)},
+                     {"grad_norm", st.grad_norm}, {"tokens_per_s", tps}, {"step_s", st.seconds},
+                     {"compute_s", st.seconds - st.comm_wait_seconds}, {"comm_wait_s", st.comm_wait_seconds},
+                     {"tokens_seen", tokens_seen_}});
+  progress.update(step + 1, st.loss, tps, cfg_.schedule.lr(step));
+}
+
 nlohmann::json Trainer::run() {
-  log_info("training {} steps ({} x {} sequences of {} tokens per step), {} parameters", total_steps_ - start_step_,
-           cfg_.micro_batch, cfg_.grad_accum, cfg_.seq_len, model_.params().numel());
+  log_info("training {} steps ({} x {} sequences of {} tokens per rank per step, {} ranks), {} parameters",
+           total_steps_ - start_step_, cfg_.micro_batch, cfg_.grad_accum, cfg_.seq_len, comm_.world_size(),
+           model_.params().numel());
   const std::optional<EvalResult> before = run_eval(start_step_, "start");
   Progress progress(total_steps_, start_step_, cfg_.progress, static_cast<int>(cfg_.log_every));
   StepStats last;
   for (int64_t step = start_step_; step < total_steps_; ++step) {
     last = train_step(step);
     tokens_seen_ += last.tokens;
-    const double tps = last.tokens / std::max(last.seconds, 1e-9);
-    metrics_->write({{"type", "train"}, {"step", step + 1}, {"loss", last.loss}, {"lr", cfg_.schedule.lr(step)},
-                     {"grad_norm", last.grad_norm}, {"tokens_per_s", tps}, {"step_s", last.seconds},
-                     {"tokens_seen", tokens_seen_}});
     TEMPER_CHECK(std::isfinite(last.loss), "training diverged: loss is {} at step {}", last.loss, step + 1);
-    progress.update(step + 1, last.loss, tps, cfg_.schedule.lr(step));
+    log_train_step(step, last, progress);
     const bool end = step + 1 == total_steps_;
     if (cfg_.eval_every > 0 && (step + 1) % cfg_.eval_every == 0 && !end) {
       progress.finish();
@@ -136,12 +186,13 @@ nlohmann::json Trainer::run() {
   }
   progress.finish();
   const std::optional<EvalResult> after = run_eval(total_steps_, "end");
-  model_.save_pretrained(cfg_.output_dir);
+  gather_master_weights(model_, opt_, comm_, zero1());
+  if (comm_.rank() == 0) model_.save_pretrained(cfg_.output_dir);
   nlohmann::json summary = {{"type", "summary"}, {"steps", total_steps_}, {"tokens_seen", tokens_seen_},
-                            {"final_train_loss", last.loss}};
+                            {"final_train_loss", last.loss}, {"world_size", comm_.world_size()}};
   if (before) summary["val_loss_start"] = before->loss, summary["val_perplexity_start"] = before->perplexity;
   if (after) summary["val_loss_end"] = after->loss, summary["val_perplexity_end"] = after->perplexity;
-  metrics_->write(summary);
+  if (metrics_) metrics_->write(summary);
   return summary;
 }
 
