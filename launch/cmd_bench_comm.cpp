@@ -86,22 +86,27 @@ void report(const std::vector<SizeResult>& results, const Communicator& comm, De
             const BenchCommOptions& o) {
   const int n = comm.world_size();
   const double bus_factor = n > 1 ? 2.0 * (n - 1) / n : 0.0;
-  std::printf("temper bench comm: all_reduce sum f32, backend %s, device %s, %d ranks, median of %d iters "
-              "(max over ranks)\n",
-              comm.backend().c_str(), device_name(device), n, o.iters);
+  std::printf(
+      "temper bench comm: all_reduce sum f32, backend %s, device %s, %d ranks, median of %d iters "
+      "(max over ranks)\n",
+      comm.backend().c_str(), device_name(device), n, o.iters);
   std::printf("%12s %12s %12s %12s %12s\n", "bytes", "count", "time_us", "algbw_GB/s", "busbw_GB/s");
   nlohmann::json rows = nlohmann::json::array();
   for (const SizeResult& r : results) {
     const double algbw = r.bytes / r.seconds / 1e9;
     std::printf("%12lld %12lld %12.2f %12.3f %12.3f\n", static_cast<long long>(r.bytes),
                 static_cast<long long>(r.count), r.seconds * 1e6, algbw, algbw * bus_factor);
-    rows.push_back({{"bytes", r.bytes}, {"count", r.count}, {"time_us", r.seconds * 1e6},
-                    {"algbw_gbps", algbw}, {"busbw_gbps", algbw * bus_factor}});
+    rows.push_back({{"bytes", r.bytes},
+                    {"count", r.count},
+                    {"time_us", r.seconds * 1e6},
+                    {"algbw_gbps", algbw},
+                    {"busbw_gbps", algbw * bus_factor}});
   }
   if (o.json.empty()) return;
-  const nlohmann::json doc = {{"benchmark", "comm"}, {"op", "all_reduce"}, {"reduce", "sum"}, {"dtype", "f32"},
-                              {"backend", comm.backend()}, {"device", device_name(device)}, {"world_size", n},
-                              {"iters", o.iters}, {"warmup", o.warmup}, {"results", rows}};
+  const nlohmann::json doc = {{"benchmark", "comm"}, {"op", "all_reduce"},        {"reduce", "sum"},
+                              {"dtype", "f32"},      {"backend", comm.backend()}, {"device", device_name(device)},
+                              {"world_size", n},     {"iters", o.iters},          {"warmup", o.warmup},
+                              {"results", rows}};
   std::ofstream f(o.json);
   TEMPER_INPUT_CHECK(f.good(), o.json, "--json", "cannot open for writing");
   f << doc.dump(2) << "\n";
@@ -147,7 +152,9 @@ Runner add_bench(CLI::App& app) {
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   c->add_option("--iters", o->iters, "timed iterations per size")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--warmup", o->warmup, "untimed iterations per size")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--warmup", o->warmup, "untimed iterations per size")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   c->add_option("--json", o->json, "also write the results as JSON (rank 0)");
   return [o] { return run(*o); };
 }

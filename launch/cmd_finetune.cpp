@@ -50,6 +50,7 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
   c.add_option("--eval-every", t.eval_every, "validate every N steps (0: start and end only)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c.add_option("--eval-batches", t.eval_batches, "validation batches (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c.add_option("--save-every", t.save_every, "checkpoint every N steps (0: none)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c.add_flag("--save-on-signal", t.save_on_signal, "on SIGTERM/SIGINT/SIGUSR1: checkpoint after the current step and stop");
   c.add_option("--log-every", t.log_every, "plain progress line every N steps")->check(CLI::PositiveNumber)->capture_default_str();
   c.add_option("--progress", f.progress, "auto | bar | plain | off")->check(CLI::IsMember({"auto", "bar", "plain", "off"}))->capture_default_str();
   c.add_option("--metrics-file", t.metrics_file, "metrics JSONL (default <output>/metrics.jsonl)");

@@ -57,8 +57,13 @@ std::vector<std::string> expand_config_file(const std::vector<std::string>& args
     const std::string flag = "--" + key;
     if (given(args, flag)) continue;  // the command line wins
     TEMPER_INPUT_CHECK(item.inputs.size() == 1, file, key, "expects a single value");
+    const std::string& value = item.inputs.front();
+    if (value == "true" || value == "false") {  // a switch: present or absent
+      if (value == "true") out.push_back(flag);
+      continue;
+    }
     out.push_back(flag);
-    out.push_back(item.inputs.front());
+    out.push_back(value);
   }
   out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(at + span), args.end());
   return out;

@@ -30,8 +30,8 @@ Overlap check_all_gather(const Tensor& out, const Tensor& in, int world, int ran
   TEMPER_CHECK(out.dtype() == in.dtype(), "all_gather: out is {} but in is {}", dtype_name(out.dtype()),
                dtype_name(in.dtype()));
   TEMPER_CHECK(out.numel() == in.numel() * world,
-               "all_gather: out has {} elements but in has {}; out must be world size {} x in", out.numel(),
-               in.numel(), world);
+               "all_gather: out has {} elements but in has {}; out must be world size {} x in", out.numel(), in.numel(),
+               world);
   const Overlap ov = overlap(in, out, rank);
   TEMPER_CHECK(ov != Overlap::Other, "all_gather: in overlaps out other than as its chunk {} (in place)", rank);
   return ov;

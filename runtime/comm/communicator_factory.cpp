@@ -20,9 +20,9 @@ constexpr const char* kFlag = "--comm";
 std::string resolve_auto(Device device, int world_size) {
   if (device == Device::Cuda) {
     if (nccl_built()) return "nccl";
-    TEMPER_INPUT_CHECK(world_size == 1, kFlag, "auto",
-                       "{} ranks on CUDA need NCCL, which this build lacks (rebuild with NCCL found, e.g. NCCL_ROOT=...)",
-                       world_size);
+    TEMPER_INPUT_CHECK(
+        world_size == 1, kFlag, "auto",
+        "{} ranks on CUDA need NCCL, which this build lacks (rebuild with NCCL found, e.g. NCCL_ROOT=...)", world_size);
     return "single";
   }
   return world_size > 1 ? "mpi" : "single";

@@ -40,10 +40,13 @@ bool is_half(DType t) { return t == DType::BF16 || t == DType::F16; }
 // Element type for moving values unchanged (gather, broadcast).
 MPI_Datatype raw_type(DType t) {
   switch (t) {
-    case DType::F32: return MPI_FLOAT;
-    case DType::I32: return MPI_INT;
+    case DType::F32:
+      return MPI_FLOAT;
+    case DType::I32:
+      return MPI_INT;
     case DType::BF16:
-    case DType::F16: return MPI_UINT16_T;
+    case DType::F16:
+      return MPI_UINT16_T;
   }
   return MPI_DATATYPE_NULL;
 }
@@ -59,8 +62,8 @@ int mpi_count(int64_t n, const char* op) {
 void check_cpu(const Tensor& t, const char* op, const char* name) {
   TEMPER_CHECK(t.defined(), "{}: {} is undefined", op, name);
   TEMPER_CHECK(!t.is_cuda(),
-               "{}: {} is a cuda tensor but the MPI communicator takes CPU tensors (GPU tensors need --comm nccl)",
-               op, name);
+               "{}: {} is a cuda tensor but the MPI communicator takes CPU tensors (GPU tensors need --comm nccl)", op,
+               name);
 }
 
 std::vector<float> to_f32(const Tensor& t) {
@@ -77,7 +80,8 @@ void store(const Tensor& target, const std::vector<float>& recv) {
     return;
   }
   uint16_t* h = static_cast<uint16_t*>(target.raw());
-  for (size_t i = 0; i < recv.size(); ++i) h[i] = target.dtype() == DType::BF16 ? f32_to_bf16(recv[i]) : f32_to_f16(recv[i]);
+  for (size_t i = 0; i < recv.size(); ++i)
+    h[i] = target.dtype() == DType::BF16 ? f32_to_bf16(recv[i]) : f32_to_f16(recv[i]);
 }
 
 void scale(float* p, size_t n, float s) {
@@ -117,7 +121,7 @@ class MpiCommunicator final : public Communicator {
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
-  std::string broken_;                             // why this communicator is unusable ("" = fine)
+  std::string broken_;                              // why this communicator is unusable ("" = fine)
   std::vector<std::unique_ptr<PendingOp>> parked_;  // timed-out ops MPI may still write
 };
 

@@ -31,7 +31,8 @@ bool mpi_wait(MPI_Request* req, const char* op, double timeout_s) {
         return rc != MPI_SUCCESS || flag != 0;
       },
       timeout_s);
-  if (rc != MPI_SUCCESS) detail::fail("MPI_Test", __FILE__, __LINE__, fmt::format("{} failed: {}", op, mpi_error_message(rc)));
+  if (rc != MPI_SUCCESS)
+    detail::fail("MPI_Test", __FILE__, __LINE__, fmt::format("{} failed: {}", op, mpi_error_message(rc)));
   return done;
 }
 

@@ -11,7 +11,7 @@
 namespace temper {
 
 std::string mpi_error_message(int code);  // "MPI error <class>: <MPI's error string>"
-bool mpi_is_up();                          // initialised and not yet finalised
+bool mpi_is_up();                         // initialised and not yet finalised
 
 // Waits for `req` with MPI_Test polling (comm_wait.h). Returns false on timeout, leaving the request
 // active: MPI may still write its buffers, so the caller must keep them alive. MPI errors throw.
@@ -19,10 +19,11 @@ bool mpi_wait(MPI_Request* req, const char* op, double timeout_s);
 
 }  // namespace temper
 
-#define TEMPER_MPI_CHECK(call)                                                                     \
-  do {                                                                                             \
-    const int mpi_rc_ = (call);                                                                    \
-    if (mpi_rc_ != MPI_SUCCESS) ::temper::detail::fail(#call, __FILE__, __LINE__, ::temper::mpi_error_message(mpi_rc_)); \
+#define TEMPER_MPI_CHECK(call)                                                                 \
+  do {                                                                                         \
+    const int mpi_rc_ = (call);                                                                \
+    if (mpi_rc_ != MPI_SUCCESS)                                                                \
+      ::temper::detail::fail(#call, __FILE__, __LINE__, ::temper::mpi_error_message(mpi_rc_)); \
   } while (0)
 
 #endif  // TEMPER_WITH_MPI

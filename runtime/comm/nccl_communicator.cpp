@@ -32,10 +32,10 @@
 #include "runtime/comm/mpi_util.h"
 #endif
 
-#define TEMPER_NCCL_CHECK(call, comm)                                                                   \
-  do {                                                                                                  \
-    const ncclResult_t nccl_rc_ = (call);                                                               \
-    if (nccl_rc_ != ncclSuccess)                                                                        \
+#define TEMPER_NCCL_CHECK(call, comm)                                                                    \
+  do {                                                                                                   \
+    const ncclResult_t nccl_rc_ = (call);                                                                \
+    if (nccl_rc_ != ncclSuccess)                                                                         \
       ::temper::detail::fail(#call, __FILE__, __LINE__, ::temper::nccl_error_message(nccl_rc_, (comm))); \
   } while (0)
 #endif
@@ -56,10 +56,14 @@ std::string nccl_error_message(ncclResult_t rc, ncclComm_t comm) {
 
 ncclDataType_t nccl_type(DType t) {
   switch (t) {
-    case DType::F32: return ncclFloat;
-    case DType::BF16: return ncclBfloat16;
-    case DType::F16: return ncclFloat16;
-    case DType::I32: return ncclInt32;
+    case DType::F32:
+      return ncclFloat;
+    case DType::BF16:
+      return ncclBfloat16;
+    case DType::F16:
+      return ncclFloat16;
+    case DType::I32:
+      return ncclInt32;
   }
   return ncclFloat;
 }
@@ -76,8 +80,7 @@ ncclRedOp_t nccl_op(ReduceOp op) { return op == ReduceOp::Avg ? ncclAvg : ncclSu
 ncclUniqueId share_unique_id(ncclUniqueId id, int world_size, double timeout_s) {
   if (world_size == 1) return id;
 #ifdef TEMPER_WITH_MPI
-  TEMPER_CHECK(mpi_is_up(), "NCCL with {} ranks needs MPI initialised (init_world) to share its unique id",
-               world_size);
+  TEMPER_CHECK(mpi_is_up(), "NCCL with {} ranks needs MPI initialised (init_world) to share its unique id", world_size);
   auto buf = std::make_unique<ncclUniqueId>(id);
   MPI_Request req = MPI_REQUEST_NULL;
   TEMPER_MPI_CHECK(MPI_Ibcast(buf.get(), sizeof(ncclUniqueId), MPI_BYTE, 0, MPI_COMM_WORLD, &req));
@@ -313,9 +316,9 @@ std::unique_ptr<CommWork> NcclCommunicator::all_reduce_async(const Tensor& t, Re
   check_cuda_tensor(t, "all_reduce", "t");
   check_reduce_op(t.dtype(), op, "all_reduce");
   auto done = launch("all_reduce", Order::AfterCompute, [&](cudaStream_t s) {
-    TEMPER_NCCL_CHECK(ncclAllReduce(t.raw(), t.raw(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()),
-                                    nccl_op(op), comm_, s),
-                      comm_);
+    TEMPER_NCCL_CHECK(
+        ncclAllReduce(t.raw(), t.raw(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), nccl_op(op), comm_, s),
+        comm_);
   });
   return std::make_unique<NcclWork>(this, std::move(done), t);
 }
@@ -326,8 +329,8 @@ void NcclCommunicator::reduce_scatter(const Tensor& out, const Tensor& in, Reduc
   check_reduce_op(in.dtype(), op, "reduce_scatter");
   check_reduce_scatter(out, in, size_, rank_);  // in place is NCCL's own convention
   auto done = launch("reduce_scatter", Order::AfterCompute, [&](cudaStream_t s) {
-    TEMPER_NCCL_CHECK(ncclReduceScatter(in.raw(), out.raw(), static_cast<size_t>(out.numel()),
-                                        nccl_type(in.dtype()), nccl_op(op), comm_, s),
+    TEMPER_NCCL_CHECK(ncclReduceScatter(in.raw(), out.raw(), static_cast<size_t>(out.numel()), nccl_type(in.dtype()),
+                                        nccl_op(op), comm_, s),
                       comm_);
   });
   compute_waits(*done);

@@ -109,9 +109,10 @@ const WorldInfo& init_world(int* argc, char*** argv) {
 #else
     (void)argc;
     (void)argv;
-    throw Error(fmt::format("{} started {} processes (or TEMPER_FORCE_MPI is set) but this build has no MPI; "
-                            "rebuild with -DTEMPER_MPI=ON",
-                            w.launcher, w.world_size));
+    throw Error(
+        fmt::format("{} started {} processes (or TEMPER_FORCE_MPI is set) but this build has no MPI; "
+                    "rebuild with -DTEMPER_MPI=ON",
+                    w.launcher, w.world_size));
 #endif
   }
   g_world = w;

@@ -11,8 +11,8 @@ struct WorldInfo {
   int world_size = 1;
   int local_rank = 0;  // rank within the node (picks the GPU)
   int local_size = 1;
-  std::string launcher = "none";  // "mpirun" | "srun" | "none"
-  bool mpi = false;               // MPI initialised by us
+  std::string launcher = "none";     // "mpirun" | "srun" | "none"
+  bool mpi = false;                  // MPI initialised by us
   bool mpi_thread_multiple = false;  // MPI granted MPI_THREAD_MULTIPLE (else FUNNELED or SERIALIZED)
 };
 

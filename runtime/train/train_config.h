@@ -43,6 +43,7 @@ struct TrainConfig {
   int64_t eval_every = 0;    // steps; 0 = only before and after training
   int64_t eval_batches = 0;  // 0 = the whole validation set
   int64_t save_every = 0;    // steps; 0 = no intermediate checkpoints
+  bool save_on_signal = false;  // SIGTERM/SIGINT/SIGUSR1: checkpoint after the current step, stop
   int64_t log_every = 1;
   ProgressStyle progress = ProgressStyle::Auto;
   std::string metrics_file;  // default <output_dir>/metrics.jsonl

@@ -8,6 +8,7 @@
 #include "kernels/grad_norm.h"
 #include "runtime/logger.h"
 #include "runtime/nvtx.h"
+#include "runtime/train/stop_signal.h"
 #include "runtime/train/train_state.h"
 
 namespace temper {
@@ -162,7 +163,14 @@ void Trainer::log_train_step(int64_t step, const StepStats& st, Progress& progre
   progress.update(step + 1, st.loss, tps, cfg_.schedule.lr(step));
 }
 
+bool Trainer::stop_agreed() const {
+  if (!cfg_.save_on_signal) return false;
+  // Every rank must stop at the same step: any rank's signal counts.
+  return comm_.all_reduce_scalar(stop_requested() ? 1.0 : 0.0, ReduceOp::Sum) > 0.0;
+}
+
 nlohmann::json Trainer::run() {
+  if (cfg_.save_on_signal) install_stop_signal_handlers();
   log_info("training {} steps ({} x {} sequences of {} tokens per rank per step, {} ranks), {} parameters",
            total_steps_ - start_step_, cfg_.micro_batch, cfg_.grad_accum, cfg_.seq_len, comm_.world_size(),
            model_.params().numel());
@@ -182,6 +190,14 @@ nlohmann::json Trainer::run() {
     if (cfg_.save_every > 0 && (step + 1) % cfg_.save_every == 0 && !end) {
       progress.finish();
       save(step + 1);
+    }
+    if (!end && stop_agreed()) {
+      progress.finish();
+      log_info("stop signal received: checkpointing step {} and stopping", step + 1);
+      save(step + 1);
+      return {{"type", "summary"}, {"interrupted", true}, {"steps", step + 1}, {"tokens_seen", tokens_seen_},
+              {"final_train_loss", last.loss}, {"world_size", comm_.world_size()},
+              {"resume", (std::filesystem::path(cfg_.output_dir) / "checkpoints").string() + " (--resume latest)"}};
     }
   }
   progress.finish();

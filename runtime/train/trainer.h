@@ -44,6 +44,7 @@ class Trainer {
   void restore();
   void log_train_step(int64_t step, const StepStats& st, Progress& progress);
   bool zero1() const { return cfg_.zero_stage == 1; }
+  bool stop_agreed() const;
 
   TrainConfig cfg_;
   CausalLm& model_;
