@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "runtime/comm/communicator_factory.h"
+#include "runtime/comm/mpi_util.h"
 #include "runtime/comm/world.h"
 
 using namespace temper;
@@ -202,6 +203,19 @@ TEST(MpiComm, RejectsBadArgumentsOnEveryRank) {
   EXPECT_THROW(make_communicator("nccl", Device::Cpu), InputError);
   EXPECT_THROW(make_communicator("single", Device::Cpu), InputError);
   comm().barrier();
+}
+
+TEST(MpiComm, MpiErrorsBecomeTemperErrorsNamingCallAndRank) {
+  int x = 0;
+  try {
+    TEMPER_MPI_CHECK(MPI_Send(&x, 1, MPI_INT, 5, 0, MPI_COMM_WORLD));  // no rank 5: MPI_ERR_RANK, returned
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("[rank " + std::to_string(rank()) + "] MPI error"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("MPI_Send"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("mpi_test_comm.cpp"), std::string::npos) << msg;  // file:line of the call
+  }
 }
 
 // Rank 1 does not join a barrier; rank 0 (2 s timeout) must throw instead of hanging. Both ranks
