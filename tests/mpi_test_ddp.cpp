@@ -180,6 +180,26 @@ TEST_F(Ddp, TwoRankCheckpointResumesToTheSameLosses) { expect_resume_reproduces(
 
 TEST_F(Ddp, Zero1CheckpointResumesToTheSameLosses) { expect_resume_reproduces(*this, *comm_, dir_, 1); }
 
+// Without ZeRO the optimizer state is whole and the data position global: a 2-rank checkpoint
+// resumes on 1 rank with twice the micro-batch, continuing the same global batches and losses.
+TEST_F(Ddp, TwoRankCheckpointResumesOnOneRank) {
+  RunSpec full;
+  full.steps = 6;
+  const RunResult a = run(*comm_, dir_ + "/full", full);
+  RunSpec saving = full;
+  saving.save_every = 3;
+  run(*comm_, dir_ + "/saving", saving);
+  comm_->barrier();
+  RunSpec resumed = full;
+  resumed.resume = dir_ + "/saving/checkpoints/step-00000003";
+  const RunResult c = reference(resumed);  // one rank, micro-batch 2B, its own output dir
+  EXPECT_LT(max_rel_diff(c.params, a.params), 1e-5);
+  if (comm_->rank() == 0) {
+    ASSERT_EQ(c.losses.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(c.losses[i], a.losses[i + 3], 1e-5) << "step " << i + 4;
+  }
+}
+
 TEST_F(Ddp, CheckpointMissingARanksShardIsRefused) {
   RunSpec saving;
   saving.zero = 1;

@@ -22,11 +22,15 @@ Progress::Progress(int64_t total_steps, int64_t first_step, ProgressStyle style,
   bar_ = style == ProgressStyle::Bar || (style == ProgressStyle::Auto && isatty(STDERR_FILENO));
 }
 
-void Progress::update(int64_t step, double loss, double tokens_per_s, float lr) {
+void Progress::update(int64_t step, double loss, double tokens_per_s, float lr, double step_s, double comm_s) {
   if (off_) return;
   if (bar_) return draw_bar(step, loss, tokens_per_s);
   if (step % plain_every_ != 0 && step != total_) return;
-  log_info("step {}/{} | loss {:.4f} | lr {:.3e} | {:.0f} tok/s", step, total_, loss, lr, tokens_per_s);
+  const std::string comm =
+      comm_s > 0 ? fmt::format(" | step {:.0f} ms (compute {:.0f}, comm {:.0f})", step_s * 1e3, (step_s - comm_s) * 1e3,
+                               comm_s * 1e3)
+                 : std::string();
+  log_info("step {}/{} | loss {:.4f} | lr {:.3e} | {:.0f} tok/s{}", step, total_, loss, lr, tokens_per_s, comm);
 }
 
 void Progress::draw_bar(int64_t step, double loss, double tokens_per_s) {

@@ -12,8 +12,8 @@ enum class ProgressStyle { Auto, Bar, Plain, Off };
 class Progress {
  public:
   Progress(int64_t total_steps, int64_t first_step, ProgressStyle style, int plain_every);
-  // Called after each optimizer step.
-  void update(int64_t step, double loss, double tokens_per_s, float lr);
+  // Called after each optimizer step; comm_s is the step's exposed communication.
+  void update(int64_t step, double loss, double tokens_per_s, float lr, double step_s = 0, double comm_s = 0);
   void message(const std::string& line);  // a line that must not garble the bar
   void finish();
 

@@ -160,7 +160,7 @@ void Trainer::log_train_step(int64_t step, const StepStats& st, Progress& progre
                      {"grad_norm", st.grad_norm}, {"tokens_per_s", tps}, {"step_s", st.seconds},
                      {"compute_s", st.seconds - st.comm_wait_seconds}, {"comm_wait_s", st.comm_wait_seconds},
                      {"tokens_seen", tokens_seen_}});
-  progress.update(step + 1, st.loss, tps, cfg_.schedule.lr(step));
+  progress.update(step + 1, st.loss, tps, cfg_.schedule.lr(step), st.seconds, st.comm_wait_seconds);
 }
 
 bool Trainer::stop_agreed() const {
