@@ -12,6 +12,11 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 BUILD=${BUILD_DIR:-build-gpu}
+# Dependencies carried from the dev machine (tools/prepare_gpu_deps.sh, carry [".gpu-deps"]).
+if [[ -z "${DEPS_PREFIX:-}" && -d .gpu-deps/root/usr ]]; then DEPS_PREFIX=$PWD/.gpu-deps/root/usr; fi
+if [[ -n "${DEPS_PREFIX:-}" ]]; then
+  export LD_LIBRARY_PATH="$DEPS_PREFIX/lib/x86_64-linux-gnu:$DEPS_PREFIX/lib/x86_64-linux-gnu/openblas-pthread:${LD_LIBRARY_PATH:-}"
+fi
 LOG=${OUT:-$BUILD/gpu_check_logs}
 mkdir -p "$LOG"
 JOBS=$(nproc 2>/dev/null || echo 4)
@@ -33,9 +38,9 @@ machine_info() {
 # Header (or CMake package) presence for what the top-level CMakeLists.txt requires.
 check_deps() {
   local prefix_flags=()
-  [[ -n "${DEPS_PREFIX:-}" ]] && prefix_flags=(-I"$DEPS_PREFIX/include")
+  [[ -n "${DEPS_PREFIX:-}" ]] && prefix_flags=(-I"$DEPS_PREFIX/include" -I"$DEPS_PREFIX/include/x86_64-linux-gnu/openblas-pthread")
   local missing=()
-  local -A headers=([nlohmann-json]="nlohmann/json.hpp" [CLI11]="CLI/CLI.hpp" [toml11]="toml.hpp"
+  local -A headers=([nlohmann-json]="nlohmann/json.hpp" [CLI11]="CLI/CLI.hpp"
                     [fmt]="fmt/format.h" [OpenBLAS/cblas]="cblas.h" [GoogleTest]="gtest/gtest.h")
   for dep in "${!headers[@]}"; do
     if ! echo "#include <${headers[$dep]}>" | c++ -std=c++17 "${prefix_flags[@]}" -E -x c++ - >/dev/null 2>&1; then
@@ -51,7 +56,15 @@ check_deps() {
 
 configure_and_build() {
   local extra=()
-  [[ -n "${DEPS_PREFIX:-}" ]] && extra=(-DCMAKE_PREFIX_PATH="$DEPS_PREFIX")
+  if [[ -n "${DEPS_PREFIX:-}" ]]; then
+    extra=(-DCMAKE_PREFIX_PATH="$DEPS_PREFIX"
+           -DTEMPER_BLAS_LIBRARY="$DEPS_PREFIX/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so"
+           -DTEMPER_BLAS_INCLUDE_DIR="$DEPS_PREFIX/include/x86_64-linux-gnu/openblas-pthread")
+    # cuDNN and NCCL from the Python wheels when the toolkit has none.
+    local wheels
+    wheels=$(python3 -c "import nvidia.nccl, nvidia.cudnn; print(nvidia.nccl.__path__[0], nvidia.cudnn.__path__[0])" 2>/dev/null) &&
+      extra+=(-DNCCL_ROOT="${wheels%% *}" -DCUDNN_ROOT="${wheels##* }")
+  fi
   if ! cmake -S . -B "$BUILD" -G Ninja -DTEMPER_CUDA=ON -DTEMPER_MPI=OFF -DTEMPER_HDF5=OFF \
       -DCMAKE_CUDA_ARCHITECTURES=90 "${extra[@]}" >"$LOG/configure.log" 2>&1; then
     tail -n 30 "$LOG/configure.log"
