@@ -31,6 +31,9 @@ struct RunSpec {
   int64_t micro_batch = 2, grad_accum = 1, steps = 4, save_every = 0;
   int zero = 0;
   std::string resume;
+  // A separate fp32 master next to the (here also fp32) compute copy: the mixed-precision layout,
+  // where ZeRO-1 keeps only each rank's shard of the master.
+  MasterCopy master = MasterCopy::AliasWhenF32;
 };
 
 std::vector<double> train_losses(const std::string& metrics) {
@@ -60,7 +63,7 @@ RunResult run(Communicator& comm, const std::string& out, const RunSpec& spec) {
   t.progress = ProgressStyle::Off;
   t.bucket_bytes = 64 << 10;  // several buckets for this small model
   auto tokenizer = load_tokenizer(kDemo);
-  auto model = load_gpt2(kDemo, Device::Cpu, DType::F32, spec.zero == 1 ? comm.world_size() : 1);
+  auto model = load_gpt2(kDemo, Device::Cpu, DType::F32, spec.zero == 1 ? comm.world_size() : 1, spec.master);
   DataConfig d;
   d.train_path = kTrain;
   d.packing.seq_len = t.seq_len;
@@ -157,10 +160,12 @@ TEST_F(Ddp, Zero1FollowsPlainDataParallel) {
     for (size_t i = 0; i < a.losses.size(); ++i) EXPECT_NEAR(b.losses[i], a.losses[i], 1e-5) << i;
 }
 
-void expect_resume_reproduces(Ddp& t, Communicator& comm, const std::string& dir, int zero) {
+void expect_resume_reproduces(Ddp& t, Communicator& comm, const std::string& dir, int zero,
+                              MasterCopy master = MasterCopy::AliasWhenF32) {
   RunSpec full;
   full.steps = 6;
   full.zero = zero;
+  full.master = master;
   const RunResult a = run(comm, dir + "/full", full);
   RunSpec saving = full;
   saving.save_every = 3;
@@ -179,6 +184,19 @@ void expect_resume_reproduces(Ddp& t, Communicator& comm, const std::string& dir
 TEST_F(Ddp, TwoRankCheckpointResumesToTheSameLosses) { expect_resume_reproduces(*this, *comm_, dir_, 0); }
 
 TEST_F(Ddp, Zero1CheckpointResumesToTheSameLosses) { expect_resume_reproduces(*this, *comm_, dir_, 1); }
+
+TEST_F(Ddp, Zero1WithShardedMasterFollowsPlainDataParallel) {
+  RunSpec plain, zero;
+  zero.zero = 1;
+  zero.master = MasterCopy::Separate;
+  const RunResult a = run(*comm_, dir_ + "/plain", plain);
+  const RunResult b = run(*comm_, dir_ + "/zero", zero);
+  EXPECT_LT(max_rel_diff(b.params, a.params), 1e-5);
+}
+
+TEST_F(Ddp, Zero1WithShardedMasterResumesToTheSameLosses) {
+  expect_resume_reproduces(*this, *comm_, dir_, 1, MasterCopy::Separate);
+}
 
 // Without ZeRO the optimizer state is whole and the data position global: a 2-rank checkpoint
 // resumes on 1 rank with twice the micro-batch, continuing the same global batches and losses.

@@ -32,8 +32,9 @@ Gpt2Config load_gpt2_config(const std::string& dir) {
   return gpt2_config_from_json(read_json_file(path), path);
 }
 
-std::unique_ptr<Gpt2Model> load_gpt2(const std::string& dir, Device device, DType compute_dtype, int64_t pad_to) {
-  auto model = std::make_unique<Gpt2Model>(load_gpt2_config(dir), device, compute_dtype, pad_to);
+std::unique_ptr<Gpt2Model> load_gpt2(const std::string& dir, Device device, DType compute_dtype, int64_t pad_to,
+                                     MasterCopy master_copy) {
+  auto model = std::make_unique<Gpt2Model>(load_gpt2_config(dir), device, compute_dtype, pad_to, master_copy);
   load_gpt2_weights(*model, (std::filesystem::path(dir) / "model.safetensors").string());
   return model;
 }

@@ -11,7 +11,8 @@ namespace temper {
 
 Gpt2Config load_gpt2_config(const std::string& dir);
 // Builds the model from dir/config.json and loads dir/model.safetensors.
-std::unique_ptr<Gpt2Model> load_gpt2(const std::string& dir, Device device, DType compute_dtype, int64_t pad_to = 1);
+std::unique_ptr<Gpt2Model> load_gpt2(const std::string& dir, Device device, DType compute_dtype, int64_t pad_to = 1,
+                                     MasterCopy master_copy = MasterCopy::AliasWhenF32);
 // Loads the weights of `file` into an existing model (names/shapes validated).
 void load_gpt2_weights(Gpt2Model& model, const std::string& file);
 void save_gpt2(const Gpt2Model& model, const std::string& dir);

@@ -11,7 +11,9 @@
 
 namespace temper {
 
-Gpt2Model::Gpt2Model(const Gpt2Config& cfg, Device device, DType compute_dtype, int64_t pad_to) : cfg_(cfg) {
+Gpt2Model::Gpt2Model(const Gpt2Config& cfg, Device device, DType compute_dtype, int64_t pad_to,
+                     MasterCopy master_copy)
+    : cfg_(cfg) {
   wte_ = store_.add("transformer.wte.weight", {cfg.vocab_size, cfg.n_embd}, WeightDecay::Apply);
   wpe_ = store_.add("transformer.wpe.weight", {cfg.n_positions, cfg.n_embd}, WeightDecay::Apply);
   const TransformerBlockConfig bc{cfg.n_embd, cfg.n_head, cfg.mlp_hidden(), cfg.layer_norm_epsilon};
@@ -22,7 +24,7 @@ Gpt2Model::Gpt2Model(const Gpt2Config& cfg, Device device, DType compute_dtype, 
     block_param_ids_.emplace_back(first, store_.size());
   }
   ln_f_ = std::make_unique<LayerNorm>(store_, "transformer.ln_f", cfg.n_embd, cfg.layer_norm_epsilon);
-  store_.allocate(device, compute_dtype, pad_to);
+  store_.allocate(device, compute_dtype, pad_to, master_copy);
 }
 
 double Gpt2Model::train_flops_per_token(int64_t seq_len) const {

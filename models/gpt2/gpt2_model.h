@@ -16,7 +16,8 @@ enum class InitMode { Zeros, Gpt2Random };
 class Gpt2Model : public CausalLm {
  public:
   // pad_to: flat buffers padded to a multiple of this many elements (the world size for ZeRO-1).
-  Gpt2Model(const Gpt2Config& cfg, Device device, DType compute_dtype, int64_t pad_to = 1);
+  Gpt2Model(const Gpt2Config& cfg, Device device, DType compute_dtype, int64_t pad_to = 1,
+            MasterCopy master_copy = MasterCopy::AliasWhenF32);
   const Gpt2Config& config() const { return cfg_; }
 
   ParameterStore& params() override { return store_; }

@@ -53,8 +53,8 @@ void AdamWOptimizer::update_param_slice(int64_t begin, int64_t end, const ops::A
                                         const Tensor& grads) {
   const Shape n = {end - begin};
   const int64_t local = begin - range_.begin;
-  const bool has_copy = store_->compute_dtype() != DType::F32;
-  ops::adamw_update(store_->master_flat_padded().slice_flat(begin, n), m_.slice_flat(local, n),
+  const bool has_copy = !store_->master_aliases_compute();
+  ops::adamw_update(store_->master_slice(begin, end - begin), m_.slice_flat(local, n),
                     v_.slice_flat(local, n), grads.slice_flat(local, n), s,
                     has_copy ? store_->compute_flat_padded().slice_flat(begin, n) : Tensor());
 }

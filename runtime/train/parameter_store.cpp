@@ -21,14 +21,46 @@ int ParameterStore::add(const std::string& name, const Shape& shape, WeightDecay
   return static_cast<int>(params_.size()) - 1;
 }
 
-void ParameterStore::allocate(Device device, DType compute_dtype, int64_t pad_to) {
+void ParameterStore::allocate(Device device, DType compute_dtype, int64_t pad_to, MasterCopy master_copy) {
   TEMPER_CHECK(pad_to >= 1, "pad_to must be positive");
   device_ = device;
   compute_dtype_ = compute_dtype;
   padded_ = (total_ + pad_to - 1) / pad_to * pad_to;
+  master_range_ = {0, padded_};
   master_ = Tensor::zeros({padded_}, DType::F32, device);
   grads_ = Tensor::zeros({padded_}, DType::F32, device);
-  compute_ = compute_dtype == DType::F32 ? master_ : Tensor::zeros({padded_}, compute_dtype, device);
+  master_aliases_compute_ = compute_dtype == DType::F32 && master_copy == MasterCopy::AliasWhenF32;
+  compute_ = master_aliases_compute_ ? master_ : Tensor::zeros({padded_}, compute_dtype, device);
+}
+
+Tensor ParameterStore::master_flat() const { return master_flat_padded().slice_flat(0, {total_}); }
+
+const Tensor& ParameterStore::master_flat_padded() const {
+  TEMPER_CHECK(!master_is_sharded(), "the master weights are sharded (ZeRO-1): gather them first");
+  return master_;
+}
+
+Tensor ParameterStore::master_slice(int64_t begin, int64_t n) const {
+  TEMPER_CHECK(begin >= master_range_.begin && begin + n <= master_range_.end,
+               "master elements [{}, {}) outside this rank's [{}, {})", begin, begin + n, master_range_.begin,
+               master_range_.end);
+  return master_.slice_flat(begin - master_range_.begin, {n});
+}
+
+void ParameterStore::shard_master(ShardRange range) {
+  TEMPER_CHECK(!master_aliases_compute_, "the master weights are the compute weights; they cannot be sharded");
+  TEMPER_CHECK(!master_is_sharded(), "the master weights are already sharded");
+  Tensor shard = Tensor::empty({range.size()}, DType::F32, device_);
+  shard.copy_from(master_.slice_flat(range.begin, {range.size()}));
+  master_ = shard;
+  master_range_ = range;
+}
+
+void ParameterStore::set_whole_master(const Tensor& whole) {
+  TEMPER_CHECK(!master_aliases_compute_ && whole.numel() == padded_ && whole.dtype() == DType::F32,
+               "set_whole_master: expected a separate f32 master of {} elements", padded_);
+  master_ = whole;
+  master_range_ = {0, padded_};
 }
 
 int ParameterStore::find(const std::string& name) const {
@@ -38,11 +70,12 @@ int ParameterStore::find(const std::string& name) const {
 }
 
 Tensor ParameterStore::param(int id) const { return compute_.slice_flat(info(id).offset, info(id).shape); }
-Tensor ParameterStore::master(int id) const { return master_.slice_flat(info(id).offset, info(id).shape); }
+Tensor ParameterStore::master(int id) const { return master_flat_padded().slice_flat(info(id).offset, info(id).shape); }
 Tensor ParameterStore::grad(int id) const { return grads_.slice_flat(info(id).offset, info(id).shape); }
 
 void ParameterStore::sync_compute_from_master() const {
-  if (compute_dtype_ != DType::F32) ops::cast(compute_, master_);
+  if (master_aliases_compute_) return;
+  ops::cast(compute_.slice_flat(master_range_.begin, {master_range_.size()}), master_);
 }
 
 }  // namespace temper

@@ -4,6 +4,9 @@
 //   compute     [P]  what forward/backward read: bf16 under mixed precision, else the master itself
 //   grads   f32 [P]  accumulated gradients
 // Parameters are registered in forward order; the DDP reducer walks them in reverse.
+// Under ZeRO-1 with a separate compute copy the master buffer can be cut down to one rank's shard
+// (shard_master): then only master_slice() inside that shard is valid until the whole master is
+// put back (set_whole_master) for a save.
 #pragma once
 #include <string>
 #include <vector>
@@ -13,6 +16,10 @@
 namespace temper {
 
 enum class WeightDecay { Apply, Skip };  // HF convention: no decay on biases and norm weights
+
+// Whether the f32 master weights are the compute weights (fp32 compute) or a separate buffer.
+// Separate is what mixed precision needs; with f32 compute it exists for tests of that path on CPU.
+enum class MasterCopy { AliasWhenF32, Separate };
 
 // A contiguous element range of the (padded) flat buffers: the whole model, or one rank's
 // ZeRO-1 shard.
@@ -37,7 +44,8 @@ class ParameterStore {
   int add(const std::string& name, const Shape& shape, WeightDecay decay);
   // Allocate the flat buffers on `device`; compute_dtype F32 makes compute alias master. The
   // buffers are padded with zeros to a multiple of `pad_to` elements (ZeRO-1 shards them evenly).
-  void allocate(Device device, DType compute_dtype, int64_t pad_to = 1);
+  void allocate(Device device, DType compute_dtype, int64_t pad_to = 1,
+                MasterCopy master_copy = MasterCopy::AliasWhenF32);
 
   int size() const { return static_cast<int>(params_.size()); }
   int64_t numel() const { return total_; }
@@ -48,17 +56,29 @@ class ParameterStore {
   DType compute_dtype() const { return compute_dtype_; }
 
   Tensor param(int id) const;   // compute view
-  Tensor master(int id) const;  // f32 master view
+  Tensor master(int id) const;  // f32 master view (the master must be whole)
   Tensor grad(int id) const;    // f32 gradient view
-  Tensor master_flat() const { return master_.slice_flat(0, {total_}); }
+  Tensor master_flat() const;   // [numel] (whole master only)
   Tensor compute_flat() const { return compute_.slice_flat(0, {total_}); }
   Tensor grads_flat() const { return grads_.slice_flat(0, {total_}); }
-  const Tensor& master_flat_padded() const { return master_; }
+  const Tensor& master_flat_padded() const;  // whole master only
   const Tensor& compute_flat_padded() const { return compute_; }
   const Tensor& grads_flat_padded() const { return grads_; }
+  // Elements [begin, begin + n) of the padded master, whole or sharded (must lie in the shard).
+  Tensor master_slice(int64_t begin, int64_t n) const;
+
+  bool master_aliases_compute() const { return master_aliases_compute_; }
+  bool master_is_sharded() const { return master_range_.size() != padded_; }
+  ShardRange master_range() const { return master_range_; }
+  // Keep only `range` of the master (a separate master only); frees the rest.
+  void shard_master(ShardRange range);
+  // Install a whole master buffer [padded] again (e.g. gathered from the shards for a save).
+  void set_whole_master(const Tensor& whole);
+  size_t master_bytes() const { return master_aliases_compute_ ? 0 : master_.nbytes(); }
 
   void zero_grads() const { grads_.zero_(); }
-  void sync_compute_from_master() const;  // after loading or an update done elsewhere
+  // Compute copy of the master's range, after loading or an update done elsewhere.
+  void sync_compute_from_master() const;
 
  private:
   std::vector<ParamInfo> params_;
@@ -66,6 +86,8 @@ class ParameterStore {
   Device device_ = Device::Cpu;
   DType compute_dtype_ = DType::F32;
   Tensor master_, compute_, grads_;
+  bool master_aliases_compute_ = true;
+  ShardRange master_range_;  // the elements master_ holds
 };
 
 }  // namespace temper

@@ -30,7 +30,7 @@ void write_optimizer(const fs::path& dir, const CausalLm& model, const AdamWOpti
                      bool zero1) {
   if (!zero1 && comm.rank() != 0) return;
   const ShardRange r = opt.range();
-  const Tensor master = model.params().master_flat_padded().slice_flat(r.begin, {r.size()});
+  const Tensor master = model.params().master_slice(r.begin, r.size());
   const std::string name = zero1 ? shard_file(comm.rank(), comm.world_size()) : "optimizer.safetensors";
   save_safetensors((dir / name).string(), {{"master", master}, {"adamw.m", opt.m()}, {"adamw.v", opt.v()}},
                    DType::F32,
@@ -48,11 +48,22 @@ nlohmann::json list_files(const fs::path& dir) {
 
 }  // namespace
 
-void gather_master_weights(CausalLm& model, const AdamWOptimizer& opt, Communicator& comm, bool zero1) {
-  const ParameterStore& store = model.params();
-  if (!zero1 || store.compute_dtype() == DType::F32 || comm.world_size() == 1) return;
+void gather_master_weights(CausalLm& model, const AdamWOptimizer& opt, Communicator& comm) {
+  ParameterStore& store = model.params();
+  if (!store.master_is_sharded()) return;
   const ShardRange r = opt.range();
-  comm.all_gather(store.master_flat_padded(), store.master_flat_padded().slice_flat(r.begin, {r.size()}));
+  TEMPER_CHECK(r.begin == store.master_range().begin && r.end == store.master_range().end,
+               "master shard and optimizer range differ");
+  Tensor whole = Tensor::zeros({store.padded_numel()}, DType::F32, store.device());
+  whole.slice_flat(r.begin, {r.size()}).copy_from(store.master_slice(r.begin, r.size()));
+  comm.all_gather(whole, whole.slice_flat(r.begin, {r.size()}));
+  store.set_whole_master(whole);
+}
+
+void shard_master_weights(CausalLm& model, const AdamWOptimizer& opt, bool zero1) {
+  ParameterStore& store = model.params();
+  if (!zero1 || store.master_aliases_compute() || store.master_is_sharded()) return;
+  store.shard_master(opt.range());
 }
 
 std::string save_checkpoint(const std::string& output_dir, const CausalLm& model, const AdamWOptimizer& opt,
@@ -126,7 +137,7 @@ void read_optimizer(const fs::path& dir, const nlohmann::json& complete, CausalL
     const Tensor full = f.load(name);
     const int64_t n = std::min(want.end, file_begin + file_size) - want.begin;
     const Tensor src = full.slice_flat(want.begin - file_begin, {n});
-    const Tensor dst = std::string(name) == "master" ? store.master_flat_padded().slice_flat(want.begin, {n})
+    const Tensor dst = std::string(name) == "master" ? store.master_slice(want.begin, n)
                        : std::string(name) == "adamw.m" ? opt.m().slice_flat(0, {n})
                                                         : opt.v().slice_flat(0, {n});
     dst.copy_from(src);
@@ -151,13 +162,13 @@ TrainState load_checkpoint(const std::string& where, const std::string& output_d
                      "checkpoint is of another model ({} parameters, this model has {})",
                      run.value("num_parameters", int64_t(-1)), store.numel());
   read_optimizer(dir, complete, model, opt, comm, zero1);
-  // Every rank needs the whole master: whole checkpoints hold it; shards are gathered.
-  if (zero1) {
-    const ShardRange r = opt.range();
-    if (comm.world_size() > 1)
-      comm.all_gather(store.master_flat_padded(), store.master_flat_padded().slice_flat(r.begin, {r.size()}));
-  }
+  // The compute copy of what this rank holds; under ZeRO-1 each rank read only its range, so the
+  // compute weights (the master itself when they alias) are gathered from all ranks.
   store.sync_compute_from_master();
+  if (zero1 && comm.world_size() > 1) {
+    const ShardRange r = opt.range();
+    comm.all_gather(store.compute_flat_padded(), store.compute_flat_padded().slice_flat(r.begin, {r.size()}));
+  }
   opt.set_steps_taken(js["optimizer_steps"].get<int>());
   TrainState s;
   s.step = js["step"];

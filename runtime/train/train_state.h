@@ -31,8 +31,10 @@ std::string save_checkpoint(const std::string& output_dir, const CausalLm& model
 TrainState load_checkpoint(const std::string& where, const std::string& output_dir, CausalLm& model,
                            AdamWOptimizer& opt, Communicator& comm, bool zero1);
 
-// Under ZeRO-1 with a low-precision compute copy, each rank's master weights are current only in its
-// own shard: gather them (collective) before anything reads the whole master buffer.
-void gather_master_weights(CausalLm& model, const AdamWOptimizer& opt, Communicator& comm, bool zero1);
+// Under ZeRO-1 with a separate compute copy each rank keeps only its shard of the fp32 master
+// weights (shard_master_weights). gather_master_weights (collective) puts the whole master back
+// before anything reads it whole (saving the model); shard again afterwards.
+void shard_master_weights(CausalLm& model, const AdamWOptimizer& opt, bool zero1);
+void gather_master_weights(CausalLm& model, const AdamWOptimizer& opt, Communicator& comm);
 
 }  // namespace temper

@@ -43,6 +43,7 @@ Trainer::Trainer(const TrainConfig& cfg, CausalLm& model, SequenceLoader train, 
   cfg_.schedule.total_steps = total_steps_;
   if (cfg_.schedule.warmup_steps == 0 && cfg_.warmup_ratio > 0)
     cfg_.schedule.warmup_steps = static_cast<int64_t>(std::ceil(cfg_.warmup_ratio * static_cast<double>(total_steps_)));
+  shard_master_weights(model_, opt_, zero1());  // ZeRO-1 with a separate master: keep this rank's shard
   if (!cfg_.resume.empty()) restore();
   if (comm_.rank() == 0) {
     std::filesystem::create_directories(cfg_.output_dir);
@@ -52,9 +53,10 @@ Trainer::Trainer(const TrainConfig& cfg, CausalLm& model, SequenceLoader train, 
     metrics_ = std::make_unique<MetricsLog>(path, start_step_ > 0);
   }
   if (comm_.rank() != 0) cfg_.progress = ProgressStyle::Off;
-  log_info("optimizer state per rank: {:.1f} MiB (AdamW m+v over {} of {} parameters{})",
-           static_cast<double>(opt_.state_bytes()) / (1 << 20), opt_.range().size(), model_.params().numel(),
-           zero1() ? ", ZeRO-1" : "");
+  log_info("optimizer state per rank: {:.1f} MiB (AdamW m+v{} over {} of {} parameters{})",
+           static_cast<double>(opt_.state_bytes() + model_.params().master_bytes()) / (1 << 20),
+           model_.params().master_aliases_compute() ? "" : " + fp32 master", opt_.range().size(),
+           model_.params().numel(), zero1() ? ", ZeRO-1" : "");
 }
 
 nlohmann::json Trainer::run_geometry() const {
@@ -143,13 +145,14 @@ std::optional<EvalResult> Trainer::run_eval(int64_t step, const char* when) {
 }
 
 void Trainer::save(int64_t step) {
-  gather_master_weights(model_, opt_, comm_, zero1());
+  gather_master_weights(model_, opt_, comm_);
   TrainState s;
   s.step = step;
   s.tokens_seen = tokens_seen_;
   s.loader = loader_state_to_json(train_.state());
   s.run = run_geometry();
   const std::string dir = save_checkpoint(cfg_.output_dir, model_, opt_, s, comm_, zero1());
+  shard_master_weights(model_, opt_, zero1());
   log_info("checkpoint written: {}", dir);
 }
 
@@ -202,7 +205,7 @@ nlohmann::json Trainer::run() {
   }
   progress.finish();
   const std::optional<EvalResult> after = run_eval(total_steps_, "end");
-  gather_master_weights(model_, opt_, comm_, zero1());
+  gather_master_weights(model_, opt_, comm_);
   if (comm_.rank() == 0) model_.save_pretrained(cfg_.output_dir);
   nlohmann::json summary = {{"type", "summary"}, {"steps", total_steps_}, {"tokens_seen", tokens_seen_},
                             {"final_train_loss", last.loss}, {"world_size", comm_.world_size()}};
