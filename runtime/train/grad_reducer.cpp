@@ -10,7 +10,8 @@ namespace temper {
 GradReducer::GradReducer(const ParameterStore& store, Communicator& comm, ShardMode mode, size_t bucket_bytes)
     : store_(&store), comm_(&comm), mode_(mode) {
   shard_ = shard_range(store.padded_numel(), comm.rank(), comm.world_size());
-  if (mode_ == ShardMode::None && comm.world_size() > 1) build_buckets(bucket_bytes);
+  // A real backend reduces even at world size 1 (how the NCCL path is exercised on one GPU).
+  if (mode_ == ShardMode::None && comm.backend() != "single") build_buckets(bucket_bytes);
   if (mode_ == ShardMode::Zero1) shard_grads_ = Tensor::zeros({shard_.size()}, DType::F32, store.device());
 }
 
@@ -36,7 +37,7 @@ void GradReducer::build_buckets(size_t bucket_bytes) {
 }
 
 void GradReducer::begin_backward(bool last_micro_step) {
-  active_ = last_micro_step && (comm_->world_size() > 1 || mode_ == ShardMode::Zero1);
+  active_ = last_micro_step && (comm_->backend() != "single" || mode_ == ShardMode::Zero1);
   for (Bucket& b : buckets_) {
     b.pending = static_cast<int>(b.params.size());
     b.work.reset();
