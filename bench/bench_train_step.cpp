@@ -12,22 +12,11 @@
 #include "models/gpt2/gpt2_model.h"
 #include "runtime/device_memory.h"
 #include "runtime/train/adamw_optimizer.h"
-#ifdef TEMPER_WITH_CUDA
-#include "runtime/cuda/stream.h"
-#endif
 
 using namespace temper;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-void sync(Device d) {
-#ifdef TEMPER_WITH_CUDA
-  if (d == Device::Cuda) cuda::synchronize_compute();
-#else
-  (void)d;
-#endif
-}
 
 Tensor random_tensor(const Shape& s, DType dt, Device d, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -45,12 +34,12 @@ double measure_peak_tflops(Device d, DType dt, int64_t n, int reps) {
   Tensor a = random_tensor({n, n}, dt, d, 1), b = random_tensor({n, n}, dt, d, 2);
   Tensor c = Tensor::empty({n, n}, dt, d);
   ops::matmul(c, a, ops::Trans::No, b, ops::Trans::No);
-  sync(d);
+  synchronize(d);
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
     const auto t0 = Clock::now();
     ops::matmul(c, a, ops::Trans::No, b, ops::Trans::No);
-    sync(d);
+    synchronize(d);
     t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
   std::sort(t.begin(), t.end());
@@ -100,7 +89,7 @@ int main(int argc, char** argv) {
     model.forward(tokens);
     model.backward(targets, -100, 1.f / static_cast<float>(batch * seq));
     opt.step(1e-4f, clip_scale(opt.grad_norm(), 1.f));
-    sync(d);
+    synchronize(d);
     if (s >= warmup) times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());

@@ -12,10 +12,8 @@
 #include "launch/commands.h"
 #include "launch/common_options.h"
 #include "runtime/comm/communicator_factory.h"
+#include "runtime/device_memory.h"
 #include "runtime/comm/world.h"
-#ifdef TEMPER_WITH_CUDA
-#include "runtime/cuda/stream.h"
-#endif
 
 namespace temper::cli {
 namespace {
@@ -35,14 +33,6 @@ struct SizeResult {
   double seconds = 0;  // median over iterations, max over ranks
 };
 
-void sync(Device d) {
-#ifdef TEMPER_WITH_CUDA
-  if (d == Device::Cuda) cuda::synchronize_compute();
-#else
-  (void)d;
-#endif
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -56,13 +46,13 @@ double time_size(Communicator& comm, Device device, int64_t count, const BenchCo
   TEMPER_CHECK(got == static_cast<float>(comm.world_size()), "all_reduce of ones gave {} on {} ranks", got,
                comm.world_size());
   for (int i = 0; i < o.warmup; ++i) comm.all_reduce(t, ReduceOp::Sum);
-  sync(device);
+  synchronize(device);
   comm.barrier();
   std::vector<double> times;
   for (int i = 0; i < o.iters; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     comm.all_reduce(t, ReduceOp::Sum);
-    sync(device);
+    synchronize(device);
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return median(times);

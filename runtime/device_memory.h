@@ -12,5 +12,6 @@ void device_free(void* p, Device device);
 void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
 void device_memset_zero(void* p, Device device, size_t bytes);
 bool cuda_available();  // built with CUDA and at least one device present
+void synchronize(Device device);  // waits for the device's queued work (no-op on CPU)
 
 }  // namespace temper

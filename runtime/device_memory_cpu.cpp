@@ -17,6 +17,7 @@ void free(void* p);
 void copy(void* dst, const void* src, size_t bytes, bool host_involved);
 void memset_zero(void* p, size_t bytes);
 bool available();
+void synchronize_compute();
 }  // namespace cuda
 #endif
 
@@ -84,6 +85,14 @@ void device_memset_zero(void* p, Device device, size_t bytes) {
   cuda::memset_zero(p, bytes);
 #else
   no_cuda();
+#endif
+}
+
+void synchronize(Device device) {
+#ifdef TEMPER_WITH_CUDA
+  if (device == Device::Cuda) cuda::synchronize_compute();
+#else
+  (void)device;
 #endif
 }
 
