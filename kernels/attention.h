@@ -11,4 +11,13 @@ void attention_forward(const Tensor& out, const Tensor& att, const Tensor& qkv, 
 // dqkv[B,T,3C] overwritten, from dout[B,T,C], qkv and att of the forward.
 void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& att, int n_head);
 
+// Grouped-query causal attention (Llama, Mistral, Qwen2): separate q[B,T,NH*HS], k, v[B,T,NKV*HS];
+// query head h uses key/value head h / (NH/NKV). out[B,T,NH*HS]; att[B,NH,T,T] as above.
+void attention_forward_gqa(const Tensor& out, const Tensor& att, const Tensor& q, const Tensor& k, const Tensor& v,
+                           int n_head, int n_kv_head);
+// dq, dk, dv overwritten (dk/dv sum over the query heads sharing a kv head).
+void attention_backward_gqa(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                            const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& att, int n_head,
+                            int n_kv_head);
+
 }  // namespace temper::ops

@@ -10,6 +10,9 @@
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
 #include "kernels/ref/ref_ops.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/swiglu.h"
 #ifdef TEMPER_WITH_CUDA
 #include "kernels/cuda/cuda_ops.h"
 #define TEMPER_ON_CUDA(call) return ::temper::cuda::call
@@ -75,5 +78,36 @@ void adamw_update(const Tensor& param, const Tensor& m, const Tensor& v, const T
 }
 
 double sum_squares(const Tensor& x) { TEMPER_DISPATCH(x, sum_squares(x)); }
+
+void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& x, const Tensor& weight, float eps) {
+  TEMPER_DISPATCH(x, rmsnorm_forward(out, rstd, x, weight, eps));
+}
+void rmsnorm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dy, const Tensor& x,
+                      const Tensor& weight, const Tensor& rstd) {
+  TEMPER_DISPATCH(x, rmsnorm_backward(dx, dweight, dy, x, weight, rstd));
+}
+
+void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) { TEMPER_DISPATCH(x, rope_forward(x, cos, sin)); }
+void rope_backward(const Tensor& d, const Tensor& cos, const Tensor& sin) {
+  TEMPER_DISPATCH(d, rope_backward(d, cos, sin));
+}
+
+void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) {
+  TEMPER_DISPATCH(gate, swiglu_forward(out, gate, up));
+}
+void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
+                     const Tensor& up) {
+  TEMPER_DISPATCH(gate, swiglu_backward(dgate, dup, dout, gate, up));
+}
+
+void attention_forward_gqa(const Tensor& out, const Tensor& att, const Tensor& q, const Tensor& k, const Tensor& v,
+                           int n_head, int n_kv_head) {
+  TEMPER_DISPATCH(q, attention_forward_gqa(out, att, q, k, v, n_head, n_kv_head));
+}
+void attention_backward_gqa(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                            const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& att, int n_head,
+                            int n_kv_head) {
+  TEMPER_DISPATCH(q, attention_backward_gqa(dq, dk, dv, dout, q, k, v, att, n_head, n_kv_head));
+}
 
 }  // namespace temper::ops

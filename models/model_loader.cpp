@@ -5,6 +5,7 @@
 
 #include "models/gpt2/gpt2_checkpoint.h"
 #include "models/io/json_file.h"
+#include "models/llama/llama_checkpoint.h"
 
 namespace temper {
 
@@ -15,7 +16,9 @@ std::unique_ptr<CausalLm> load_causal_lm(const std::string& dir, Device device, 
   TEMPER_INPUT_CHECK(cfg.is_object() && cfg.contains("model_type") && cfg["model_type"].is_string(), path,
                      "model_type", "missing");
   const std::string type = cfg["model_type"];
-  TEMPER_INPUT_CHECK(type == "gpt2", path, "model_type", "unknown model type \"{}\" (supported: gpt2)", type);
+  if (type == "llama" || type == "mistral" || type == "qwen2") return load_llama(dir, device, compute_dtype, pad_to);
+  TEMPER_INPUT_CHECK(type == "gpt2", path, "model_type",
+                     "unknown model type \"{}\" (supported: gpt2, llama, mistral, qwen2)", type);
   return load_gpt2(dir, device, compute_dtype, pad_to);
 }
 

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash tools/fetch_gpt2_tokenizer.sh
+bash tools/fetch_smollm2.sh
 bash scripts/build.sh
 cd build
 ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 900

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Builds the GPT-2 reference fixtures with Hugging Face transformers (the peer we must match).
+"""Builds the model reference fixtures with Hugging Face transformers (the peer we must match).
 
-For each small random GPT-2 config: save_pretrained() into tests/fixtures/<name>/, then record for a
-fixed batch the logits, the mean loss over non-ignored targets and every parameter's gradient
-(reference.safetensors), and the losses of a few AdamW steps with gradient clipping (reference.json).
-Run: python3 tools/make_fixtures.py  (needs torch, transformers, safetensors; never needed by CI).
+For each small random config (GPT-2; Llama and Qwen2 with grouped-query attention): save_pretrained()
+into tests/fixtures/<name>/, then record for a fixed batch the logits, the mean loss over non-ignored
+targets and every parameter's gradient (reference.safetensors), and the losses of a few AdamW steps
+with gradient clipping (reference.json).
+Run: python3 tools/make_fixtures.py [NAME ...]  (all when no name; needs torch, transformers,
+safetensors; never needed by CI).
 """
+import sys
 import json
 import os
 import shutil
@@ -13,7 +16,8 @@ import shutil
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config,
+                          Qwen2ForCausalLM)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -23,6 +27,20 @@ CONFIGS = {
     # Odd sizes on purpose: n_embd not a multiple of 64, head size 12, vocab not a multiple of 8.
     "gpt2_odd": dict(n_layer=2, n_head=3, n_embd=36, n_positions=48, vocab_size=1003, batch=2, seq=16, seed=1),
     "gpt2_tiny": dict(n_layer=3, n_head=4, n_embd=64, n_positions=32, vocab_size=97, batch=3, seq=9, seed=2),
+}
+# Llama family: GQA ratio 3 (6 query heads, 2 kv heads), hidden 60 (head dim 10, not a power of two),
+# odd vocab; one with llama3 rope scaling and untied embeddings, Qwen2 with q/k/v bias and tied ones.
+# transformers 5 writes rope_theta and rope_scaling as "rope_parameters" in config.json.
+LLAMA_CONFIGS = {
+    "llama_gqa": dict(cls=(LlamaConfig, LlamaForCausalLM), batch=2, seq=12, seed=5, kw=dict(
+        hidden_size=60, num_attention_heads=6, num_key_value_heads=2, intermediate_size=100,
+        num_hidden_layers=2, vocab_size=1001, max_position_embeddings=64, rms_norm_eps=1e-5,
+        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 16}, tie_word_embeddings=False)),
+    "qwen2_gqa": dict(cls=(Qwen2Config, Qwen2ForCausalLM), batch=2, seq=11, seed=6, kw=dict(
+        hidden_size=60, num_attention_heads=6, num_key_value_heads=2, intermediate_size=90,
+        num_hidden_layers=2, vocab_size=997, max_position_embeddings=64, rms_norm_eps=1e-6,
+        rope_theta=1000000.0, tie_word_embeddings=True)),
 }
 ADAMW = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
 CLIP = 1.0
@@ -43,6 +61,20 @@ def make_model(spec):
             elif name.endswith(".bias"):
                 p.normal_(0.0, 0.02)
     model.eval()  # no dropout; gradients still flow
+    return model
+
+
+def make_llama_family_model(spec):
+    torch.manual_seed(spec["seed"])
+    cfg_cls, model_cls = spec["cls"]
+    model = model_cls(cfg_cls(**spec["kw"], attn_implementation="eager")).float()
+    with torch.no_grad():  # non-trivial norm weights and biases so their gradients are exercised
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+            elif name.endswith(".bias"):
+                p.normal_(0.0, 0.02)
+    model.eval()
     return model
 
 
@@ -79,10 +111,12 @@ def adamw_losses(model, tokens, targets):
     return losses + [float(final)], norms
 
 
-def build(name, spec):
+def build(name, spec, factory=None):
     out = os.path.join(FIXTURES, name)
     shutil.rmtree(out, ignore_errors=True)
-    model = make_model(spec)
+    if "vocab_size" not in spec:
+        spec = dict(spec, vocab_size=spec["kw"]["vocab_size"])
+    model = (factory or make_model)(spec)
     model.save_pretrained(out, safe_serialization=True)
     tokens, targets = make_batch(spec)
     model.zero_grad()
@@ -152,9 +186,14 @@ def build_demo(steps=400, seq=64, batch=16):
 
 
 def main():
+    wanted = set(sys.argv[1:])
     for name, spec in CONFIGS.items():
-        build(name, spec)
-    if os.path.isdir(FORTUNES):
+        if not wanted or name in wanted:
+            build(name, spec)
+    for name, spec in LLAMA_CONFIGS.items():
+        if not wanted or name in wanted:
+            build(name, spec, make_llama_family_model)
+    if os.path.isdir(FORTUNES) and (not wanted or "gpt2_demo" in wanted):
         build_demo()
 
 

@@ -1,0 +1,65 @@
+// GQA attention block implementation.
+#include "models/blocks/gqa_attention.h"
+
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/rope.h"
+#include "kernels/rope_tables.h"
+#include "models/blocks/linear.h"
+
+namespace temper {
+
+GqaAttention::GqaAttention(ParameterStore& store, const std::string& prefix, const GqaConfig& cfg)
+    : cfg_(cfg),
+      q_(store, prefix + ".q_proj", cfg.hidden, cfg.n_head * cfg.head_dim, cfg.qkv_bias),
+      k_(store, prefix + ".k_proj", cfg.hidden, cfg.n_kv_head * cfg.head_dim, cfg.qkv_bias),
+      v_(store, prefix + ".v_proj", cfg.hidden, cfg.n_kv_head * cfg.head_dim, cfg.qkv_bias),
+      o_(store, prefix + ".o_proj", cfg.n_head * cfg.head_dim, cfg.hidden, cfg.o_bias) {
+  TEMPER_CHECK(static_cast<int64_t>(cfg.inv_freq.size()) * 2 == cfg.head_dim, "rope table of {} for head_dim {}",
+               cfg.inv_freq.size(), cfg.head_dim);
+}
+
+void GqaAttention::rope_tables(int64_t t, Device device, Ctx& ctx) const {
+  const ops::RopeTables tables = ops::rope_tables(cfg_.inv_freq, t);
+  ctx.cos = tables.cos.to(device);
+  ctx.sin = tables.sin.to(device);
+}
+
+Tensor GqaAttention::forward(const Tensor& x, Ctx& ctx) const {
+  const int64_t b = x.dim(0), t = x.dim(1), hd = cfg_.head_dim;
+  ctx.x = x;
+  ctx.q = new_activation({b, t, cfg_.n_head * hd}, x);
+  ctx.k = new_activation({b, t, cfg_.n_kv_head * hd}, x);
+  ctx.v = new_activation({b, t, cfg_.n_kv_head * hd}, x);
+  q_.forward(ctx.q, x);
+  k_.forward(ctx.k, x);
+  v_.forward(ctx.v, x);
+  rope_tables(t, x.device(), ctx);
+  ops::rope_forward(ctx.q.reshape({b, t, cfg_.n_head, hd}), ctx.cos, ctx.sin);
+  ops::rope_forward(ctx.k.reshape({b, t, cfg_.n_kv_head, hd}), ctx.cos, ctx.sin);
+  ctx.att = new_activation({b, cfg_.n_head, t, t}, x);
+  ctx.y = new_activation({b, t, cfg_.n_head * hd}, x);
+  ops::attention_forward_gqa(ctx.y, ctx.att, ctx.q, ctx.k, ctx.v, cfg_.n_head, cfg_.n_kv_head);
+  Tensor out = new_activation(x.shape(), x);
+  o_.forward(out, ctx.y);
+  return out;
+}
+
+void GqaAttention::backward(const Tensor& dx, const Tensor& dout, const Ctx& ctx) const {
+  const int64_t b = ctx.x.dim(0), t = ctx.x.dim(1), hd = cfg_.head_dim;
+  Tensor dy = new_activation(ctx.y.shape(), ctx.y);
+  o_.backward(dy, dout, ctx.y);
+  Tensor dq = new_activation(ctx.q.shape(), ctx.q), dk = new_activation(ctx.k.shape(), ctx.k),
+         dv = new_activation(ctx.v.shape(), ctx.v);
+  ops::attention_backward_gqa(dq, dk, dv, dy, ctx.q, ctx.k, ctx.v, ctx.att, cfg_.n_head, cfg_.n_kv_head);
+  ops::rope_backward(dq.reshape({b, t, cfg_.n_head, hd}), ctx.cos, ctx.sin);
+  ops::rope_backward(dk.reshape({b, t, cfg_.n_kv_head, hd}), ctx.cos, ctx.sin);
+  q_.backward(dx, dq, ctx.x);
+  Tensor part = new_activation(dx.shape(), dx);
+  k_.backward(part, dk, ctx.x);
+  ops::add_inplace(dx, part);
+  v_.backward(part, dv, ctx.x);
+  ops::add_inplace(dx, part);
+}
+
+}  // namespace temper

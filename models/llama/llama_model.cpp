@@ -1,0 +1,126 @@
+// Llama-family forward/backward composition.
+#include "models/llama/llama_model.h"
+
+#include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
+#include "kernels/matmul.h"
+#include "runtime/nvtx.h"
+
+namespace temper {
+
+LlamaModel::LlamaModel(const LlamaConfig& cfg, Device device, DType compute_dtype, int64_t pad_to,
+                       MasterCopy master_copy)
+    : cfg_(cfg) {
+  embed_ = store_.add("model.embed_tokens.weight", {cfg.vocab_size, cfg.hidden}, WeightDecay::Apply);
+  LlamaBlockConfig bc;
+  bc.attn = GqaConfig{cfg.hidden,
+                      cfg.n_head,
+                      cfg.n_kv_head,
+                      cfg.head_dim,
+                      cfg.qkv_bias ? Bias::With : Bias::Without,
+                      cfg.o_bias ? Bias::With : Bias::Without,
+                      llama_inv_freq(cfg)};
+  bc.intermediate = cfg.intermediate;
+  bc.mlp_bias = cfg.mlp_bias ? Bias::With : Bias::Without;
+  bc.rms_eps = cfg.rms_eps;
+  blocks_.reserve(static_cast<size_t>(cfg.n_layer));
+  for (int l = 0; l < cfg.n_layer; ++l) {
+    const int first = store_.size();
+    blocks_.emplace_back(store_, "model.layers." + std::to_string(l), bc);
+    block_param_ids_.emplace_back(first, store_.size());
+  }
+  norm_first_ = store_.size();
+  norm_ = std::make_unique<RmsNorm>(store_, "model.norm", cfg.hidden, cfg.rms_eps);
+  if (!cfg.tie_embeddings)
+    lm_head_ = store_.add("lm_head.weight", {cfg.vocab_size, cfg.hidden}, WeightDecay::Apply);
+  store_.allocate(device, compute_dtype, pad_to, master_copy);
+}
+
+double LlamaModel::train_flops_per_token(int64_t seq_len) const {
+  return 6.0 * static_cast<double>(cfg_.num_parameters()) +
+         6.0 * cfg_.n_layer * seq_len * cfg_.n_head * cfg_.head_dim;
+}
+
+Tensor LlamaModel::forward(const Tensor& tokens) {
+  TEMPER_NVTX("llama.forward");
+  TEMPER_CHECK(tokens.ndim() == 2 && tokens.dtype() == DType::I32, "llama forward: tokens must be i32 [B,T], got {}",
+               shape_str(tokens.shape()));
+  const int64_t b = tokens.dim(0), t = tokens.dim(1), c = cfg_.hidden;
+  TEMPER_CHECK(t <= cfg_.max_positions, "sequence length {} exceeds max_position_embeddings {}", t, cfg_.max_positions);
+  const Device dev = store_.device();
+  const DType dt = store_.compute_dtype();
+  ctx_ = Ctx();
+  ctx_.tokens = tokens.device() == dev ? tokens : tokens.to(dev);
+  ctx_.x0 = Tensor::empty({b, t, c}, dt, dev);
+  // No position table in Llama: the embedding op adds a zero one.
+  ops::embedding_forward(ctx_.x0, ctx_.tokens, store_.param(embed_), Tensor::zeros({t, c}, dt, dev));
+  ctx_.blocks.resize(blocks_.size());
+  Tensor x = ctx_.x0;
+  for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l].forward(x, ctx_.blocks[l]);
+  Tensor h = norm_->forward(x, ctx_.norm);
+  ctx_.logits = Tensor::empty({b, t, cfg_.vocab_size}, dt, dev);
+  ops::matmul(ctx_.logits, h, ops::Trans::No, store_.param(head_id()), ops::Trans::Yes);
+  return ctx_.logits;
+}
+
+LossSum LlamaModel::cross_entropy(const Tensor& targets, int ignore_index, float dloss, bool want_grad) {
+  TEMPER_CHECK(ctx_.logits.defined(), "llama: backward/evaluate without a forward");
+  TEMPER_CHECK(targets.numel() == ctx_.tokens.numel(), "llama: targets {} do not match tokens {}",
+               shape_str(targets.shape()), shape_str(ctx_.tokens.shape()));
+  const Tensor host_targets = targets.device() == Device::Cpu ? targets : targets.to(Device::Cpu);
+  const Tensor dev_targets = targets.device() == store_.device() ? targets : targets.to(store_.device());
+  const int64_t n = targets.numel();
+  Tensor losses = Tensor::empty({n}, DType::F32, store_.device());
+  const Tensor logits2d = ctx_.logits.reshape({n, cfg_.vocab_size});
+  ops::softmax_cross_entropy(losses, want_grad ? logits2d : Tensor(), logits2d, dev_targets.reshape({n}),
+                             ignore_index, dloss);
+  const std::vector<float> host_losses = losses.to_vector();
+  LossSum r;
+  const int32_t* tg = host_targets.data<int32_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    if (tg[i] == ignore_index) continue;
+    r.sum += host_losses[static_cast<size_t>(i)];
+    ++r.count;
+  }
+  return r;
+}
+
+LossSum LlamaModel::backward(const Tensor& targets, int ignore_index, float dloss) {
+  TEMPER_NVTX("llama.backward");
+  const LossSum r = cross_entropy(targets, ignore_index, dloss, true);
+  backward_from_dlogits();
+  ctx_ = Ctx();
+  return r;
+}
+
+void LlamaModel::backward_from_dlogits() {
+  const Tensor& dlogits = ctx_.logits;
+  const Tensor& h = ctx_.norm.out;
+  Tensor dh = Tensor::empty(h.shape(), h.dtype(), h.device());
+  ops::matmul(dh, dlogits, ops::Trans::No, store_.param(head_id()), ops::Trans::No);
+  ops::matmul(store_.grad(head_id()), dlogits, ops::Trans::Yes, h, ops::Trans::No, nullptr, 1.f);
+  if (lm_head_ >= 0) notify_grad_ready(lm_head_, lm_head_ + 1);
+  Tensor dx = Tensor::empty(h.shape(), h.dtype(), h.device());
+  norm_->backward(dx, dh, ctx_.norm);
+  notify_grad_ready(norm_first_, norm_first_ + 1);
+  Tensor dprev = dh;
+  for (size_t l = blocks_.size(); l-- > 0;) {
+    blocks_[l].backward(dprev, dx, ctx_.blocks[l]);
+    notify_grad_ready(block_param_ids_[l].first, block_param_ids_[l].second);
+    std::swap(dprev, dx);
+    ctx_.blocks[l] = LlamaBlock::Ctx();
+  }
+  const int64_t t = ctx_.tokens.dim(1);
+  Tensor unused_dpos = Tensor::zeros({t, cfg_.hidden}, DType::F32, h.device());
+  ops::embedding_backward(store_.grad(embed_), unused_dpos, dx, ctx_.tokens);
+  notify_grad_ready(embed_, embed_ + 1);
+}
+
+LossSum LlamaModel::evaluate(const Tensor& tokens, const Tensor& targets, int ignore_index) {
+  forward(tokens);
+  const LossSum r = cross_entropy(targets, ignore_index, 0.f, false);
+  ctx_ = Ctx();
+  return r;
+}
+
+}  // namespace temper

@@ -1,0 +1,81 @@
+// Llama and Qwen2 (grouped-query attention, rotary embeddings with llama3 scaling, RMSNorm, SwiGLU,
+// tied and untied heads, q/k/v bias) against Hugging Face transformers: logits, loss, every
+// parameter gradient and the losses of AdamW steps with clipping (tools/make_fixtures.py).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+
+#include "models/llama/llama_checkpoint.h"
+#include "tests/test_util.h"
+#include "models/io/safetensors.h"
+#include "runtime/train/adamw_optimizer.h"
+
+using namespace temper;
+using temper::test::fixture;
+using temper::test::rel_err;
+
+namespace {
+
+struct Reference {
+  SafetensorsFile file;
+  nlohmann::json meta;
+};
+
+Reference load_reference(const std::string& name) {
+  std::ifstream in(fixture(name) + "/reference.json");
+  return {SafetensorsFile::open(fixture(name) + "/reference.safetensors"), nlohmann::json::parse(in)};
+}
+
+class LlamaHf : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LlamaHf, LogitsLossAndGradientsMatchTransformers) {
+  auto model = load_llama(fixture(GetParam()), Device::Cpu, DType::F32);
+  Reference ref = load_reference(GetParam());
+  const Tensor tokens = ref.file.load("tokens", DType::I32), targets = ref.file.load("targets", DType::I32);
+  const int ignore = ref.meta["ignore_index"];
+  const Tensor logits = model->forward(tokens);
+  EXPECT_LT(rel_err(logits.to_vector(), ref.file.load("logits").to_vector()), 1e-5);
+  int64_t kept = 0;
+  for (int64_t i = 0; i < targets.numel(); ++i) kept += targets.data<int32_t>()[i] != ignore;
+  model->params().zero_grads();
+  const LossSum ls = model->backward(targets, ignore, 1.f / float(kept));
+  EXPECT_EQ(ls.count, kept);
+  const double want = ref.file.load("loss").to_vector()[0];
+  EXPECT_NEAR(ls.sum / double(ls.count), want, 1e-5 * want);
+  const ParameterStore& store = model->params();
+  for (int id = 0; id < store.size(); ++id) {
+    const std::string& name = store.info(id).name;
+    EXPECT_LT(rel_err(store.grad(id).to_vector(), ref.file.load("grad." + name).to_vector()), 1e-4) << name;
+  }
+}
+
+TEST_P(LlamaHf, AdamWStepsWithClippingMatchTorch) {
+  auto model = load_llama(fixture(GetParam()), Device::Cpu, DType::F32);
+  Reference ref = load_reference(GetParam());
+  const Tensor tokens = ref.file.load("tokens", DType::I32), targets = ref.file.load("targets", DType::I32);
+  const int ignore = ref.meta["ignore_index"];
+  AdamWConfig cfg;
+  cfg.weight_decay = ref.meta["adamw"]["weight_decay"];
+  AdamWOptimizer opt(model->params(), cfg);
+  const float lr = ref.meta["adamw"]["lr"], clip = ref.meta["clip"];
+  const auto& want = ref.meta["adamw_losses"];
+  for (size_t step = 0; step < want.size(); ++step) {
+    model->params().zero_grads();
+    model->forward(tokens);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < targets.numel(); ++i) kept += targets.data<int32_t>()[i] != ignore;
+    const LossSum ls = model->backward(targets, ignore, 1.f / float(kept));
+    const double loss = ls.sum / double(ls.count), expect = want[step];
+    EXPECT_NEAR(loss, expect, 2e-5 * expect) << "step " << step;
+    if (step + 1 == want.size()) break;
+    const double norm = opt.grad_norm();
+    EXPECT_NEAR(norm, double(ref.meta["grad_norms"][step]), 1e-4 * norm) << "step " << step;
+    opt.step(lr, clip_scale(norm, clip));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, LlamaHf, ::testing::Values("llama_gqa", "qwen2_gqa"));
+
+}  // namespace
