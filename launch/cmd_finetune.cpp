@@ -115,8 +115,10 @@ int run(FinetuneFlags& f) {
   Trainer trainer(t, *model, std::move(train), std::move(val), *comm);
   const nlohmann::json summary = trainer.run();
   if (comm->rank() != 0) return 0;
-  copy_tokenizer_files(t.model_dir, t.output_dir);
-  log_info("fine-tuned model written to {}", t.output_dir);
+  if (!summary.value("interrupted", false)) {  // an interrupted run wrote a checkpoint, not the model
+    copy_tokenizer_files(t.model_dir, t.output_dir);
+    log_info("fine-tuned model written to {}", t.output_dir);
+  }
   std::printf("%s\n", summary.dump().c_str());
   return 0;
 }

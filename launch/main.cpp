@@ -14,11 +14,15 @@
 
 namespace {
 
-// The error line, then (with peers) the end of the whole job.
-int fail(const char* what) {
-  std::fprintf(stderr, "temper: error: %s\n", what);
-  if (temper::world().world_size > 1) temper::abort_world(1);
-  return 1;
+// The error line, then (with peers) the end of the whole job. temper's checks name the rank
+// already; other exceptions (std::filesystem, JSON, bad_alloc) get the prefix here.
+int fail(const std::string& what, int code = 1) {
+  const int ranks = temper::world().world_size;
+  const std::string prefix = "[rank " + std::to_string(temper::world().rank) + "] ";
+  const bool named = what.rfind(prefix, 0) == 0;
+  std::fprintf(stderr, "temper: error: %s%s\n", ranks > 1 && !named ? prefix.c_str() : "", what.c_str());
+  if (ranks > 1) temper::abort_world(code);
+  return code;
 }
 
 int run(int argc, char** argv) {
@@ -41,12 +45,10 @@ int run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "temper: error: %s (see temper --help)\n", e.what());
-    return 2;
+  } catch (const CLI::ParseError& e) {  // ends the peers too: a config only one node sees would hang them
+    return fail(std::string(e.what()) + " (see temper --help)", 2);
   } catch (const temper::Error& e) {
-    std::fprintf(stderr, "temper: error: %s\n", e.what());
-    return 2;
+    return fail(e.what(), 2);
   }
   try {
     if (app.got_subcommand("finetune")) return finetune();

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `mpirun -np 2 temper finetune` end to end on CPU ranks: one summary (rank 0), the output directory
-# reloads in a single-process `temper eval` with the validation loss the 2-rank run reported, and
-# `--zero 1` runs too. Usage: mpi_finetune_cli.sh TEMPER_BIN SOURCE_DIR
+# reloads in a single-process `temper eval` with the validation loss the 2-rank run reported,
+# `--zero 1` runs too, and a rank's failure (in training or in parsing its flags) prints one error
+# line naming the rank and ends the whole job.
+# Usage: mpi_finetune_cli.sh TEMPER_BIN SOURCE_DIR
 set -euo pipefail
 BIN=$1
 SRC=$2
@@ -27,4 +29,20 @@ print(f"2-rank val loss {summary['val_loss_end']:.6f} == single-process eval {ev
 PY
 $MPI "$BIN" finetune $ARGS --output "$TMP/zero" --zero 1 >"$TMP/zero.out" 2>"$TMP/zero.err" || { cat "$TMP/zero.err"; exit 1; }
 grep -q "ZeRO-1" "$TMP/zero.err" || { echo "ZeRO-1 not reported"; cat "$TMP/zero.err"; exit 1; }
+# A failure outside temper's own checks (std::filesystem: the output path runs through a file) on
+# rank 0 alone: one error line naming the rank, and the whole job exits non-zero.
+touch "$TMP/afile"
+if $MPI "$BIN" finetune $ARGS --output "$TMP/afile/out" >/dev/null 2>"$TMP/fail.err"; then
+  echo "finetune into $TMP/afile/out succeeded"; exit 1
+fi
+grep -q '^temper: error: \[rank 0\] ' "$TMP/fail.err" || { echo "error line without the rank"; cat "$TMP/fail.err"; exit 1; }
+# A flag only rank 0 rejects (as with a config file one node lacks): the job ends at once instead
+# of rank 1 waiting forever in its first collective.
+start=$(date +%s)
+if timeout 60 mpirun --oversubscribe --allow-run-as-root -np 1 "$BIN" finetune $ARGS --output "$TMP/mpmd" --no-such-flag \
+  : -np 1 "$BIN" finetune $ARGS --output "$TMP/mpmd" >/dev/null 2>"$TMP/mpmd.err"; then
+  echo "a run with a bad flag on rank 0 succeeded"; exit 1
+fi
+[ $(( $(date +%s) - start )) -lt 60 ] || { echo "a bad flag on rank 0 left the job hanging"; exit 1; }
+grep -q '^temper: error: \[rank 0\] .*--no-such-flag' "$TMP/mpmd.err" || { cat "$TMP/mpmd.err"; exit 1; }
 echo "mpi finetune cli: ok"

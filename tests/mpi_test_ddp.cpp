@@ -1,9 +1,12 @@
 // Data parallelism on 2 ranks (mpirun -np 2, MPI communicator, CPU) against one process:
 // 2 ranks x micro-batch B == 1 rank x 2B after k steps (with and without gradient accumulation),
-// ZeRO-1 == plain data parallel, a 2-rank checkpoint resumes to the same losses, and a checkpoint
-// missing one rank's shard is refused.
+// ZeRO-1 == plain data parallel, a 2-rank checkpoint resumes to the same losses, a checkpoint
+// missing one rank's shard (or whose marker does not list it) is refused; a stop request on one rank
+// stops both, the reducer rejects a parameter reported twice, and a stalled peer with buckets in
+// flight fails within one collective timeout.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +15,8 @@
 #include "runtime/comm/world.h"
 #include "runtime/data/packed_dataset.h"
 #include "runtime/data/tokenizer_loader.h"
+#include "runtime/train/grad_reducer.h"
+#include "runtime/train/stop_signal.h"
 #include "runtime/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -25,11 +30,13 @@ const std::string kTrain = std::string(TEMPER_SOURCE_DIR) + "/tests/fixtures/tex
 struct RunResult {
   std::vector<float> params;
   std::vector<double> losses;  // per step, global mean
+  nlohmann::json summary;
 };
 
 struct RunSpec {
   int64_t micro_batch = 2, grad_accum = 1, steps = 4, save_every = 0;
   int zero = 0;
+  bool save_on_signal = false;
   std::string resume;
   // A separate fp32 master next to the (here also fp32) compute copy: the mixed-precision layout,
   // where ZeRO-1 keeps only each rank's shard of the master.
@@ -59,6 +66,7 @@ RunResult run(Communicator& comm, const std::string& out, const RunSpec& spec) {
   t.weight_decay = 0.01f;
   t.zero_stage = spec.zero;
   t.save_every = spec.save_every;
+  t.save_on_signal = spec.save_on_signal;
   t.resume = spec.resume;
   t.progress = ProgressStyle::Off;
   t.bucket_bytes = 64 << 10;  // several buckets for this small model
@@ -70,8 +78,8 @@ RunResult run(Communicator& comm, const std::string& out, const RunSpec& spec) {
   DatasetSplit data = load_datasets(d, *tokenizer);
   SequenceLoader loader(data.train, LoaderOptions{t.micro_batch, LoaderMode::Train, t.seed, comm.rank(), comm.world_size()});
   Trainer trainer(t, *model, std::move(loader), std::nullopt, comm);
-  trainer.run();
   RunResult r;
+  r.summary = trainer.run();
   r.params = model->params().master_flat().to_vector();
   if (comm.rank() == 0) r.losses = train_losses(out + "/metrics.jsonl");
   return r;
@@ -235,6 +243,107 @@ TEST_F(Ddp, CheckpointMissingARanksShardIsRefused) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("optimizer-rank-1-of-2.safetensors"), std::string::npos) << e.what();
   }
+}
+
+// A marker that does not list a rank's shard (what rank 0 would commit if it could not see that
+// rank's file, e.g. an output directory on node-local disks) is refused on every rank, before any
+// collective, naming the file.
+TEST_F(Ddp, CheckpointWhoseMarkerLacksARanksShardIsRefused) {
+  RunSpec saving;
+  saving.zero = 1;
+  saving.save_every = 2;
+  run(*comm_, dir_ + "/saving", saving);
+  comm_->barrier();
+  const std::string ckpt = dir_ + "/saving/checkpoints/step-00000002";
+  if (comm_->rank() == 0) {
+    nlohmann::json complete = nlohmann::json::parse(std::ifstream(ckpt + "/complete.json"));
+    complete["files"].erase("optimizer-rank-1-of-2.safetensors");
+    std::ofstream(ckpt + "/complete.json") << complete.dump();
+    fs::remove(ckpt + "/optimizer-rank-1-of-2.safetensors");
+  }
+  comm_->barrier();
+  comm_->set_collective_timeout(10);  // a rank left waiting in a collective fails the test, not hangs
+  RunSpec resumed = saving;
+  resumed.save_every = 0;
+  resumed.resume = ckpt;
+  try {
+    run(*comm_, dir_ + "/resumed", resumed);
+    ADD_FAILURE() << "resume from a checkpoint missing a shard succeeded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("optimizer-rank-1-of-2.safetensors"), std::string::npos) << e.what();
+  }
+  comm_->set_collective_timeout(default_collective_timeout());
+}
+
+// A stop request on one rank stops both after the same step; when that step is also a periodic
+// checkpoint, it is written once (a second save would first delete the one `latest` names).
+TEST_F(Ddp, StopOnOneRankStopsBothAndSavesTheStepOnce) {
+  RunSpec spec;
+  spec.save_on_signal = true;
+  spec.save_every = 1;
+  if (comm_->rank() == 1) request_stop();
+  ::testing::internal::CaptureStderr();
+  const RunResult r = run(*comm_, dir_ + "/stopped", spec);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  clear_stop();
+  EXPECT_EQ(r.summary.value("interrupted", false), true) << r.summary.dump();
+  EXPECT_EQ(r.summary.value("steps", 0), 1) << r.summary.dump();
+  if (comm_->rank() == 0) {
+    size_t saves = 0;
+    for (size_t at = log.find("checkpoint written"); at != std::string::npos;
+         at = log.find("checkpoint written", at + 1))
+      ++saves;
+    EXPECT_EQ(saves, 1u) << log;
+    EXPECT_TRUE(fs::exists(dir_ + "/stopped/checkpoints/step-00000001/complete.json"));
+  }
+}
+
+// A parameter reported ready twice is caught even when its bucket has other parameters (counting
+// alone would launch the bucket before the unreported one's gradient is final).
+TEST_F(Ddp, ParameterReportedReadyTwiceIsRejected) {
+  ParameterStore store;
+  for (int i = 0; i < 2; ++i) store.add("p" + std::to_string(i), {8}, WeightDecay::Apply);
+  store.allocate(Device::Cpu, DType::F32);
+  GradReducer reducer(store, *comm_, ShardMode::None, 1 << 20);
+  ASSERT_EQ(reducer.num_buckets(), 1);
+  reducer.begin_backward(true);
+  reducer.on_grad_ready(1);
+  EXPECT_THROW(reducer.on_grad_ready(1), Error);
+  reducer.on_grad_ready(0);
+  reducer.finish();
+}
+
+// A peer that stops responding while several gradient buckets are in flight: the rank gives up
+// within one collective timeout, not one per bucket (the unfinished buckets are dropped at once when
+// the reducer is destroyed). Rank 1 joins the abandoned buckets afterwards so no request stays open.
+TEST_F(Ddp, StalledPeerWithBucketsInFlightFailsWithinOneTimeout) {
+  ParameterStore store;
+  for (int i = 0; i < 4; ++i) store.add("p" + std::to_string(i), {1000}, WeightDecay::Apply);
+  store.allocate(Device::Cpu, DType::F32);
+  std::unique_ptr<Communicator> late = make_mpi_communicator();
+  constexpr double kTimeout = 1.0;
+  auto reduce_all = [&](GradReducer& r) {
+    r.begin_backward(true);
+    for (int id = store.size() - 1; id >= 0; --id) r.on_grad_ready(id);  // every bucket launched
+    r.finish();
+  };
+  if (comm_->rank() == 0) {
+    late->set_collective_timeout(kTimeout);
+    const auto t0 = std::chrono::steady_clock::now();
+    {
+      GradReducer reducer(store, *late, ShardMode::None, 1000 * sizeof(float));
+      ASSERT_EQ(reducer.num_buckets(), 4);
+      EXPECT_THROW(reduce_all(reducer), Error);
+    }
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(waited, 2.5 * kTimeout) << "each abandoned bucket waited the timeout again";
+    comm_->barrier();
+  } else {
+    comm_->barrier();  // rank 0 has given up
+    GradReducer reducer(store, *late, ShardMode::None, 1000 * sizeof(float));
+    reduce_all(reducer);  // matches rank 0's abandoned buckets
+  }
+  comm_->barrier();
 }
 
 }  // namespace

@@ -114,6 +114,9 @@ class MpiCommunicator final : public Communicator {
   // Waits for `op` within the collective timeout, then moves its result into place and returns it.
   // On timeout the op is parked, this communicator refuses further collectives, and it throws.
   std::unique_ptr<PendingOp> complete(std::unique_ptr<PendingOp> op);
+  // After a failure: keeps `op` (MPI may still write its buffers) without waiting for it again.
+  bool broken() const { return !broken_.empty(); }
+  void park(std::unique_ptr<PendingOp> op) { parked_.push_back(std::move(op)); }
 
  private:
   std::unique_ptr<PendingOp> begin(const char* name, ReduceOp op = ReduceOp::Sum);
@@ -131,6 +134,10 @@ class MpiWork final : public CommWork {
   MpiWork(MpiCommunicator* comm, std::unique_ptr<PendingOp> op) : comm_(comm), op_(std::move(op)) {}
   ~MpiWork() override {
     if (!op_) return;
+    if (comm_->broken()) {  // that failure was thrown already: park without a second wait
+      comm_->park(std::move(op_));
+      return;
+    }
     try {
       wait();
     } catch (const std::exception& e) {
@@ -165,6 +172,11 @@ std::unique_ptr<PendingOp> MpiCommunicator::begin(const char* name, ReduceOp op)
 }
 
 std::unique_ptr<PendingOp> MpiCommunicator::complete(std::unique_ptr<PendingOp> op) {
+  if (!broken_.empty()) {  // started before the failure (buckets in flight): no second timeout each
+    const std::string name = op->name;
+    park(std::move(op));
+    throw Error(fmt::format("{}: the MPI communicator is unusable after an earlier failure: {}", name, broken_));
+  }
   bool done = false;
   try {
     done = mpi_wait(&op->req, op->name.c_str(), collective_timeout());

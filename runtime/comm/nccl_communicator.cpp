@@ -246,11 +246,16 @@ void NcclCommunicator::wait_on_host(const cuda::Event& done, const char* op) {
       [&] {
         status = cudaEventQuery(done.get());
         if (status != cudaErrorNotReady) return true;
-        problem = async_error();
+        std::lock_guard<std::mutex> lock(mu_);  // the watchdog may abort (free) comm_ meanwhile
+        problem = aborted_ ? failure_ : async_error();
         return !problem.empty();
       },
       collective_timeout());
   if (!finished) problem = timeout_message(op, collective_timeout(), rank_);
+  if (problem.empty()) {  // an abort by the watchdog ends the kernels too: the event completes
+    std::lock_guard<std::mutex> lock(mu_);
+    if (aborted_) problem = failure_;
+  }
   if (problem.empty() && status != cudaSuccess)
     problem = fmt::format("{}: CUDA error {}: {}", op, cudaGetErrorName(status), cudaGetErrorString(status));
   if (problem.empty()) return;

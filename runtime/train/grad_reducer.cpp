@@ -38,6 +38,7 @@ void GradReducer::build_buckets(size_t bucket_bytes) {
 
 void GradReducer::begin_backward(bool last_micro_step) {
   active_ = last_micro_step && (comm_->backend() != "single" || mode_ == ShardMode::Zero1);
+  reported_.assign(bucket_of_param_.size(), 0);
   for (Bucket& b : buckets_) {
     b.pending = static_cast<int>(b.params.size());
     b.work.reset();
@@ -46,8 +47,10 @@ void GradReducer::begin_backward(bool last_micro_step) {
 
 void GradReducer::on_grad_ready(int id) {
   if (!active_ || buckets_.empty()) return;
-  Bucket& b = buckets_[static_cast<size_t>(bucket_of_param_[static_cast<size_t>(id)])];
-  TEMPER_CHECK(b.pending > 0, "parameter {} reported ready twice", store_->info(id).name);
+  const auto i = static_cast<size_t>(id);
+  TEMPER_CHECK(!reported_[i], "parameter {} reported ready twice", store_->info(id).name);
+  reported_[i] = 1;
+  Bucket& b = buckets_[static_cast<size_t>(bucket_of_param_[i])];
   if (--b.pending == 0) launch(b);
 }
 

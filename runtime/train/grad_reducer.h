@@ -49,7 +49,8 @@ class GradReducer {
   ShardRange shard_;
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_param_;
-  Tensor shard_grads_;  // ZeRO-1 reduce-scatter target
+  std::vector<char> reported_;  // this backward: parameter already reported ready
+  Tensor shard_grads_;          // ZeRO-1 reduce-scatter target
   bool active_ = false;
 };
 

@@ -19,5 +19,6 @@ void install_stop_signal_handlers() {
 
 bool stop_requested() { return g_stop != 0; }
 void request_stop() { g_stop = 1; }
+void clear_stop() { g_stop = 0; }
 
 }  // namespace temper

@@ -7,5 +7,6 @@ namespace temper {
 void install_stop_signal_handlers();
 bool stop_requested();
 void request_stop();  // as if a signal had arrived (tests)
+void clear_stop();    // forget a request (tests)
 
 }  // namespace temper

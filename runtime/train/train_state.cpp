@@ -2,6 +2,8 @@
 #include "runtime/train/train_state.h"
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "models/io/json_file.h"
 #include "models/io/safetensors.h"
@@ -38,6 +40,14 @@ void write_optimizer(const fs::path& dir, const CausalLm& model, const AdamWOpti
                     {"padded", std::to_string(model.params().padded_numel())}});
 }
 
+// The files every rank's part of a checkpoint adds (the model's own files vary with the family).
+std::vector<std::string> required_files(int world, bool zero1) {
+  std::vector<std::string> names = {"trainer_state.json"};
+  if (!zero1) names.push_back("optimizer.safetensors");
+  for (int r = 0; zero1 && r < world; ++r) names.push_back(shard_file(r, world));
+  return names;
+}
+
 nlohmann::json list_files(const fs::path& dir) {
   nlohmann::json files = nlohmann::json::object();
   for (const auto& e : fs::directory_iterator(dir))
@@ -45,6 +55,25 @@ nlohmann::json list_files(const fs::path& dir) {
       files[e.path().filename().string()] = static_cast<int64_t>(e.file_size());
   return files;
 }
+
+// Rank 0 alone writes the model and (without ZeRO) the whole optimizer state while the other ranks
+// wait in a barrier. The collective timeout is for a peer that stopped responding, not for one
+// writing gigabytes (16 bytes per parameter: 24 GB for GPT-2 XL), so while this guard lives the
+// bound grows by the time those bytes take at a slow file system's kSlowWriteBytesPerSecond.
+class WriteWaitTimeout {
+ public:
+  WriteWaitTimeout(Communicator& comm, double bytes) : comm_(comm), saved_(comm.collective_timeout()) {
+    constexpr double kSlowWriteBytesPerSecond = 20e6;
+    if (saved_ > 0) comm_.set_collective_timeout(saved_ + bytes / kSlowWriteBytesPerSecond);
+  }
+  ~WriteWaitTimeout() { comm_.set_collective_timeout(saved_); }
+  WriteWaitTimeout(const WriteWaitTimeout&) = delete;
+  WriteWaitTimeout& operator=(const WriteWaitTimeout&) = delete;
+
+ private:
+  Communicator& comm_;
+  double saved_;
+};
 
 }  // namespace
 
@@ -76,6 +105,9 @@ std::string save_checkpoint(const std::string& output_dir, const CausalLm& model
     fs::create_directories(tmp_dir);
   }
   comm.barrier();
+  // Rank 0's bytes, the same on every rank: the model (at most f32) and master + m + v of its range.
+  const double rank0_bytes = 4.0 * static_cast<double>(model.params().padded_numel() + 3 * opt.range().size());
+  const WriteWaitTimeout stretched(comm, rank0_bytes);
   write_optimizer(tmp_dir, model, opt, comm, zero1);
   if (comm.rank() == 0) {
     model.save_pretrained(tmp_dir.string());
@@ -85,6 +117,11 @@ std::string save_checkpoint(const std::string& output_dir, const CausalLm& model
   }
   comm.barrier();  // every rank's part is on disk
   if (comm.rank() == 0) {
+    for (const std::string& name : required_files(comm.world_size(), zero1))
+      TEMPER_CHECK(fs::exists(tmp_dir / name),
+                   "{} is missing from {} after every rank wrote its part: the output directory must be one "
+                   "directory shared by all ranks (a shared file system), not a local path on each node",
+                   name, tmp_dir.string());
     write_json_file_atomic((tmp_dir / "complete.json").string(),
                            {{"world_size", comm.world_size()}, {"zero", zero1 ? 1 : 0}, {"files", list_files(tmp_dir)}});
     fs::remove_all(final_dir);
@@ -105,6 +142,9 @@ nlohmann::json verify_complete(const fs::path& dir) {
   const nlohmann::json c = read_json_file(marker);
   TEMPER_INPUT_CHECK(c.contains("files") && c["files"].is_object(), marker, "files", "missing");
   TEMPER_INPUT_CHECK(c.contains("world_size") && c["world_size"].is_number_integer(), marker, "world_size", "missing");
+  for (const std::string& name : required_files(c["world_size"].get<int>(), c.value("zero", 0) == 1))
+    TEMPER_INPUT_CHECK(c["files"].contains(name), (dir / name).string(), "file",
+                       "not listed in complete.json: the checkpoint lacks a rank's part");
   for (const auto& [name, size] : c["files"].items()) {
     const fs::path f = dir / name;
     TEMPER_INPUT_CHECK(fs::exists(f), f.string(), "file", "listed in complete.json but missing (a rank's part is lost)");

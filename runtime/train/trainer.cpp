@@ -38,7 +38,7 @@ Trainer::Trainer(const TrainConfig& cfg, CausalLm& model, SequenceLoader train, 
     : cfg_(cfg), model_(model), train_(std::move(train)), val_(std::move(val)), comm_(comm),
       opt_(model.params(), adamw_config(cfg), optimizer_range(cfg, model.params(), comm)),
       reducer_(model.params(), comm, cfg.zero_stage == 1 ? ShardMode::Zero1 : ShardMode::None, cfg.bucket_bytes) {
-  model_.set_grad_ready_hook([this](int id) { reducer_.on_grad_ready(id); });
+  model_.set_grad_ready_hook([this](int id) { reducer_.on_grad_ready(id); });  // cleared by ~Trainer
   total_steps_ = compute_total_steps(cfg_, train_);
   cfg_.schedule.total_steps = total_steps_;
   if (cfg_.schedule.warmup_steps == 0 && cfg_.warmup_ratio > 0)
@@ -58,6 +58,8 @@ Trainer::Trainer(const TrainConfig& cfg, CausalLm& model, SequenceLoader train, 
            model_.params().master_aliases_compute() ? "" : " + fp32 master", opt_.range().size(),
            model_.params().numel(), zero1() ? ", ZeRO-1" : "");
 }
+
+Trainer::~Trainer() { model_.set_grad_ready_hook(nullptr); }  // the model may outlive this reducer
 
 nlohmann::json Trainer::run_geometry() const {
   return {{"model_type", model_.model_type()}, {"num_parameters", model_.params().numel()},
@@ -190,14 +192,15 @@ nlohmann::json Trainer::run() {
       progress.finish();
       run_eval(step + 1, "periodic");
     }
-    if (cfg_.save_every > 0 && (step + 1) % cfg_.save_every == 0 && !end) {
+    const bool saved = cfg_.save_every > 0 && (step + 1) % cfg_.save_every == 0 && !end;
+    if (saved) {
       progress.finish();
       save(step + 1);
     }
     if (!end && stop_agreed()) {
       progress.finish();
       log_info("stop signal received: checkpointing step {} and stopping", step + 1);
-      save(step + 1);
+      if (!saved) save(step + 1);  // a second save of the step would replace the one `latest` names
       return {{"type", "summary"}, {"interrupted", true}, {"steps", step + 1}, {"tokens_seen", tokens_seen_},
               {"final_train_loss", last.loss}, {"world_size", comm_.world_size()},
               {"resume", (std::filesystem::path(cfg_.output_dir) / "checkpoints").string() + " (--resume latest)"}};

@@ -23,6 +23,9 @@ class Trainer {
   // The loaders are this rank's views (LoaderOptions rank/world_size set to the communicator's).
   Trainer(const TrainConfig& cfg, CausalLm& model, SequenceLoader train, std::optional<SequenceLoader> val,
           Communicator& comm);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
   // Runs to max steps; returns the summary (also written to the metrics file).
   nlohmann::json run();
   int64_t total_steps() const { return total_steps_; }
