@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "models/io/safetensors.h"
+#include "models/llama/llama_checkpoint.h"
 #include "models/llama/llama_gguf.h"
 #include "tests/test_util.h"
 
@@ -50,6 +51,23 @@ TEST(SmolLm2, LogitsMatchTransformersOnDequantizedWeights) {
   const LossSum ls = model->evaluate(tokens, Tensor::from_i32(next, {1, t}), -100);
   const double want = ref.load("loss").to_vector()[0];
   EXPECT_NEAR(ls.sum / double(ls.count), want, 1e-4 * want);
+}
+
+}  // namespace
+
+namespace {
+
+// Saved in HF layout, the GGUF model reloads from config.json + model.safetensors with the same logits.
+TEST(SmolLm2, SavedInHfLayoutReloadsWithTheSameLogits) {
+  ASSERT_TRUE(std::filesystem::exists(smollm2_path())) << "run tools/fetch_smollm2.sh";
+  auto model = load_llama_gguf(smollm2_path(), Device::Cpu, DType::F32);
+  const std::string dir = (std::filesystem::temp_directory_path() / "temper_smollm2_hf").string();
+  model->save_pretrained(dir);
+  auto again = load_llama(dir, Device::Cpu, DType::F32);
+  const Tensor tokens = Tensor::from_i32({504, 3575, 282, 4649}, {1, 4});
+  EXPECT_EQ(model->forward(tokens).to_vector(), again->forward(tokens).to_vector());
+  EXPECT_EQ(again->config().rope.theta, 100000.0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -97,9 +97,57 @@ LlamaConfig llama_config_from_json(const nlohmann::json& j, const std::string& p
   return c;
 }
 
+namespace {
+const char* architecture_of(const std::string& model_type) {
+  if (model_type == "qwen2") return "Qwen2ForCausalLM";
+  if (model_type == "mistral") return "MistralForCausalLM";
+  return "LlamaForCausalLM";
+}
+
+// rope_theta + rope_scaling: the form transformers 4 reads and transformers 5 converts.
+void write_rope(const LlamaRope& r, nlohmann::json& j) {
+  j["rope_theta"] = r.theta;
+  if (r.type == "default") {
+    j["rope_scaling"] = nullptr;
+    return;
+  }
+  nlohmann::json s = {{"rope_type", r.type}, {"factor", r.factor}};
+  if (r.type == "llama3") {
+    s["low_freq_factor"] = r.low_freq_factor;
+    s["high_freq_factor"] = r.high_freq_factor;
+    s["original_max_position_embeddings"] = r.original_max_position_embeddings;
+  }
+  j["rope_scaling"] = s;
+}
+}  // namespace
+
 nlohmann::json llama_config_to_json(const LlamaConfig& c) {
-  nlohmann::json j = c.original.is_object() ? c.original : nlohmann::json::object();
-  j["torch_dtype"] = "float32";
+  // A config read from config.json is written back as it was; one built from GGUF metadata is
+  // written out in full.
+  if (c.original.is_object() && !c.original.empty()) {
+    nlohmann::json j = c.original;
+    j["torch_dtype"] = "float32";
+    return j;
+  }
+  nlohmann::json j = {{"model_type", c.model_type},
+                      {"architectures", {architecture_of(c.model_type)}},
+                      {"hidden_size", c.hidden},
+                      {"intermediate_size", c.intermediate},
+                      {"num_hidden_layers", c.n_layer},
+                      {"num_attention_heads", c.n_head},
+                      {"num_key_value_heads", c.n_kv_head},
+                      {"head_dim", c.head_dim},
+                      {"vocab_size", c.vocab_size},
+                      {"max_position_embeddings", c.max_positions},
+                      {"rms_norm_eps", c.rms_eps},
+                      {"hidden_act", "silu"},
+                      {"tie_word_embeddings", c.tie_embeddings},
+                      {"attention_bias", c.qkv_bias},
+                      {"mlp_bias", c.mlp_bias},
+                      {"torch_dtype", "float32"}};
+  if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
+  if (c.eos_token_id >= 0) j["eos_token_id"] = c.eos_token_id;
+  write_rope(c.rope, j);
   return j;
 }
 

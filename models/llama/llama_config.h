@@ -28,7 +28,8 @@ struct LlamaConfig {
   bool o_bias = false;    // Llama attention_bias also covers o_proj
   bool mlp_bias = false;
   LlamaRope rope;
-  nlohmann::json original;
+  int bos_token_id = -1, eos_token_id = -1;
+  nlohmann::json original;  // the config.json read (empty when built from GGUF metadata)
 
   int64_t num_parameters() const;
 };

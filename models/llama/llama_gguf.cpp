@@ -83,6 +83,8 @@ LlamaConfig llama_config_from_gguf(const GgufFile& f) {
     c.rope.factor = m.get_float("llama.rope.scaling.factor");
   }
   c.tie_embeddings = !f.contains("output.weight");
+  c.bos_token_id = static_cast<int>(m.get_int_or("tokenizer.ggml.bos_token_id", -1));
+  c.eos_token_id = static_cast<int>(m.get_int_or("tokenizer.ggml.eos_token_id", -1));
   c.qkv_bias = f.contains("blk.0.attn_q.bias");
   return c;
 }

@@ -175,6 +175,12 @@ BpeTokenizer::BpeTokenizer(BpeModelData data) : data_(std::move(data)) {
   index_added(data_.added, false, first_pass_);
   index_added(data_.added, true, second_pass_);
 
+  if (data_.bos_id >= 0) check_id(data_.bos_id);
+  if (data_.eos_id >= 0) {
+    check_id(data_.eos_id);
+    eos_id_ = data_.eos_id;
+    return;
+  }
   eos_id_ = token_to_id("<|endoftext|>");
   for (const AddedToken& t : data_.added) {
     if (eos_id_ < 0 && t.special && looks_like_eos(t.content)) eos_id_ = t.id;
@@ -220,6 +226,18 @@ std::vector<int32_t> BpeTokenizer::encode(const std::string& text) const {
 }
 
 void BpeTokenizer::encode_segment(std::string_view segment, std::vector<int32_t>& out) const {
+  if (data_.digits == DigitSplit::kNone) {
+    encode_pretoken(segment, out);
+    return;
+  }
+  // HF Sequence[Digits, ByteLevel]: ByteLevel (prefix space, regex) runs on each Digits piece.
+  std::vector<TextSpan> pieces;
+  digits_split(segment, data_.digits == DigitSplit::kIndividual, pieces);
+  for (const TextSpan& p : pieces) encode_pretoken(segment.substr(p.begin, p.end - p.begin), out);
+}
+
+// HF ByteLevel pre-tokenizer on one piece, then BPE on each of its pieces.
+void BpeTokenizer::encode_pretoken(std::string_view segment, std::vector<int32_t>& out) const {
   std::string prefixed;
   if (data_.prefix_space == PrefixSpace::kAdd && segment[0] != ' ') {
     prefixed.reserve(segment.size() + 1);

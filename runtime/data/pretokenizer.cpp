@@ -83,4 +83,20 @@ void gpt2_split(std::string_view text, std::vector<TextSpan>& out) {
   }
 }
 
+void digits_split(std::string_view text, bool individual, std::vector<TextSpan>& out) {
+  size_t start = 0;          // start of the current piece
+  bool in_digits = false;    // whether the current piece is numeric
+  for (size_t pos = 0; pos < text.size();) {
+    const Utf8Char c = decode_utf8(text, pos);
+    const bool digit = c.valid && is_unicode_number(c.cp);
+    if (pos > start && (digit != in_digits || (digit && individual))) {
+      out.push_back({start, pos});
+      start = pos;
+    }
+    in_digits = digit;
+    pos += c.len;
+  }
+  if (start < text.size()) out.push_back({start, text.size()});
+}
+
 }  // namespace temper
