@@ -1,6 +1,6 @@
-// Llama and Qwen2 (GQA, RoPE, RMSNorm, SwiGLU) on CUDA against Hugging Face transformers (fp32 reference fixtures): fp32 compute to a tight
-// tolerance, bf16 mixed precision (bf16 activations, fp32 master weights and gradients) to a stated
-// bf16 tolerance; plus AdamW steps. Skips without a GPU.
+// Llama and Qwen2 (GQA, RoPE, RMSNorm, SwiGLU) on CUDA against Hugging Face transformers (fp32
+// reference fixtures): fp32 compute to a tight tolerance, bf16 mixed precision (bf16 activations,
+// fp32 master weights and gradients) to a stated bf16 tolerance; plus AdamW steps. Skips without a GPU.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
