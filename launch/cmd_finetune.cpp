@@ -50,6 +50,7 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
   c.add_option("--eval-every", t.eval_every, "validate every N steps (0: start and end only)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c.add_option("--eval-batches", t.eval_batches, "validation batches (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c.add_option("--save-every", t.save_every, "checkpoint every N steps (0: none)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c.add_flag("--recompute", t.recompute, "activation recomputation: keep only block inputs, redo forwards in backward");
   c.add_flag("--save-on-signal", t.save_on_signal, "on SIGTERM/SIGINT/SIGUSR1: checkpoint after the current step and stop");
   c.add_option("--log-every", t.log_every, "plain progress line every N steps")->check(CLI::PositiveNumber)->capture_default_str();
   c.add_option("--progress", f.progress, "auto | bar | plain | off")->check(CLI::IsMember({"auto", "bar", "plain", "off"}))->capture_default_str();
@@ -100,6 +101,7 @@ int run(FinetuneFlags& f) {
            device_name(t.device), dtype_name(t.compute_dtype), comm->world_size(), comm->backend());
   auto tokenizer = load_tokenizer(t.model_dir);
   auto model = load_causal_lm(t.model_dir, t.device, t.compute_dtype, t.zero_stage == 1 ? comm->world_size() : 1);
+  model->set_recompute(t.recompute);
   TEMPER_INPUT_CHECK(t.seq_len <= model->max_positions(), "--seq-len", "value", "{} exceeds the model's context of {}",
                      t.seq_len, model->max_positions());
   DatasetSplit data = load_datasets(data_config(t), *tokenizer);

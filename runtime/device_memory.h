@@ -13,5 +13,8 @@ void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, siz
 void device_memset_zero(void* p, Device device, size_t bytes);
 bool cuda_available();  // built with CUDA and at least one device present
 void synchronize(Device device);  // waits for the device's queued work (no-op on CPU)
+// Peak memory so far: CUDA = the caching allocator's high-water mark of allocated bytes;
+// CPU = the process's peak resident set (what the OS measured, all allocations included).
+size_t peak_memory_bytes(Device device);
 
 }  // namespace temper

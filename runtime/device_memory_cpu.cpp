@@ -1,5 +1,6 @@
 // Host side of device memory: aligned CPU allocations, and the dispatch to CUDA when built with it.
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,7 @@ void copy(void* dst, const void* src, size_t bytes, bool host_involved);
 void memset_zero(void* p, size_t bytes);
 bool available();
 void synchronize_compute();
+size_t peak_allocated();
 }  // namespace cuda
 #endif
 
@@ -94,6 +96,19 @@ void synchronize(Device device) {
 #else
   (void)device;
 #endif
+}
+
+size_t peak_memory_bytes(Device device) {
+  if (device == Device::Cuda) {
+#ifdef TEMPER_WITH_CUDA
+    return cuda::peak_allocated();
+#else
+    return 0;
+#endif
+  }
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<size_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
 bool cuda_available() {

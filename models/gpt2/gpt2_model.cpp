@@ -46,9 +46,7 @@ Tensor Gpt2Model::forward(const Tensor& tokens) {
   ctx_.tokens = tokens.device() == dev ? tokens : tokens.to(dev);
   ctx_.x0 = Tensor::empty({b, t, c}, store_.compute_dtype(), dev);
   ops::embedding_forward(ctx_.x0, ctx_.tokens, store_.param(wte_), store_.param(wpe_));
-  ctx_.blocks.resize(blocks_.size());
-  Tensor x = ctx_.x0;
-  for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l].forward(x, ctx_.blocks[l]);
+  const Tensor x = stack_.forward(blocks_, ctx_.x0, recompute_);
   Tensor h = ln_f_->forward(x, ctx_.ln_f);
   ctx_.logits = Tensor::empty({b, t, cfg_.vocab_size}, store_.compute_dtype(), dev);
   ops::matmul(ctx_.logits, h, ops::Trans::No, store_.param(wte_), ops::Trans::Yes);
@@ -82,6 +80,7 @@ LossSum Gpt2Model::backward(const Tensor& targets, int ignore_index, float dloss
   const LossSum r = cross_entropy(targets, ignore_index, dloss, true);  // logits now hold dlogits
   backward_from_dlogits();
   ctx_ = Ctx();
+  stack_.clear();
   return r;
 }
 
@@ -94,14 +93,10 @@ void Gpt2Model::backward_from_dlogits() {
   Tensor dx = Tensor::empty(h.shape(), h.dtype(), h.device());
   ln_f_->backward(dx, dh, ctx_.ln_f);
   notify_grad_ready(block_param_ids_.empty() ? wpe_ + 1 : block_param_ids_.back().second, store_.size());  // ln_f
-  Tensor dprev = dh;  // reuse as the ping-pong partner
-  for (size_t l = blocks_.size(); l-- > 0;) {
-    blocks_[l].backward(dprev, dx, ctx_.blocks[l]);
+  const Tensor dx0 = stack_.backward(blocks_, dx, [this](size_t l) {
     notify_grad_ready(block_param_ids_[l].first, block_param_ids_[l].second);
-    std::swap(dprev, dx);
-    ctx_.blocks[l] = TransformerBlock::Ctx();  // free activations as we go
-  }
-  ops::embedding_backward(store_.grad(wte_), store_.grad(wpe_), dx, ctx_.tokens);
+  });
+  ops::embedding_backward(store_.grad(wte_), store_.grad(wpe_), dx0, ctx_.tokens);
   notify_grad_ready(wte_, wpe_ + 1);
 }
 
@@ -109,6 +104,7 @@ LossSum Gpt2Model::evaluate(const Tensor& tokens, const Tensor& targets, int ign
   forward(tokens);
   const LossSum r = cross_entropy(targets, ignore_index, 0.f, false);
   ctx_ = Ctx();
+  stack_.clear();
   return r;
 }
 

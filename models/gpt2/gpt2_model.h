@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/blocks/block_stack.h"
 #include "models/blocks/transformer_block.h"
 #include "runtime/train/causal_lm.h"
 #include "models/gpt2/gpt2_config.h"
@@ -31,6 +32,7 @@ class Gpt2Model : public CausalLm {
   LossSum backward(const Tensor& targets, int ignore_index, float dloss) override;
   LossSum evaluate(const Tensor& tokens, const Tensor& targets, int ignore_index) override;
   void save_pretrained(const std::string& dir) const override;
+  void set_recompute(bool on) override { recompute_ = on ? Recompute::On : Recompute::Off; }
 
   // GPT-2 initialisation (normal 0.02, residual projections scaled by 1/sqrt(2 n_layer)).
   void init_random(uint64_t seed);
@@ -38,7 +40,6 @@ class Gpt2Model : public CausalLm {
  private:
   struct Ctx {
     Tensor tokens, x0, logits;
-    std::vector<TransformerBlock::Ctx> blocks;
     LayerNorm::Ctx ln_f;
   };
   LossSum cross_entropy(const Tensor& targets, int ignore_index, float dloss, bool want_grad);
@@ -50,6 +51,8 @@ class Gpt2Model : public CausalLm {
   std::vector<TransformerBlock> blocks_;
   std::vector<std::pair<int, int>> block_param_ids_;  // [first, end) parameter ids of each block
   std::unique_ptr<LayerNorm> ln_f_;
+  BlockStack<TransformerBlock> stack_;
+  Recompute recompute_ = Recompute::Off;
   Ctx ctx_;
 };
 

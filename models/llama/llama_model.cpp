@@ -54,9 +54,7 @@ Tensor LlamaModel::forward(const Tensor& tokens) {
   ctx_.x0 = Tensor::empty({b, t, c}, dt, dev);
   // No position table in Llama: the embedding op adds a zero one.
   ops::embedding_forward(ctx_.x0, ctx_.tokens, store_.param(embed_), Tensor::zeros({t, c}, dt, dev));
-  ctx_.blocks.resize(blocks_.size());
-  Tensor x = ctx_.x0;
-  for (size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l].forward(x, ctx_.blocks[l]);
+  const Tensor x = stack_.forward(blocks_, ctx_.x0, recompute_);
   Tensor h = norm_->forward(x, ctx_.norm);
   ctx_.logits = Tensor::empty({b, t, cfg_.vocab_size}, dt, dev);
   ops::matmul(ctx_.logits, h, ops::Trans::No, store_.param(head_id()), ops::Trans::Yes);
@@ -90,6 +88,7 @@ LossSum LlamaModel::backward(const Tensor& targets, int ignore_index, float dlos
   const LossSum r = cross_entropy(targets, ignore_index, dloss, true);
   backward_from_dlogits();
   ctx_ = Ctx();
+  stack_.clear();
   return r;
 }
 
@@ -103,16 +102,12 @@ void LlamaModel::backward_from_dlogits() {
   Tensor dx = Tensor::empty(h.shape(), h.dtype(), h.device());
   norm_->backward(dx, dh, ctx_.norm);
   notify_grad_ready(norm_first_, norm_first_ + 1);
-  Tensor dprev = dh;
-  for (size_t l = blocks_.size(); l-- > 0;) {
-    blocks_[l].backward(dprev, dx, ctx_.blocks[l]);
+  const Tensor dx0 = stack_.backward(blocks_, dx, [this](size_t l) {
     notify_grad_ready(block_param_ids_[l].first, block_param_ids_[l].second);
-    std::swap(dprev, dx);
-    ctx_.blocks[l] = LlamaBlock::Ctx();
-  }
+  });
   const int64_t t = ctx_.tokens.dim(1);
   Tensor unused_dpos = Tensor::zeros({t, cfg_.hidden}, DType::F32, h.device());
-  ops::embedding_backward(store_.grad(embed_), unused_dpos, dx, ctx_.tokens);
+  ops::embedding_backward(store_.grad(embed_), unused_dpos, dx0, ctx_.tokens);
   notify_grad_ready(embed_, embed_ + 1);
 }
 
@@ -120,6 +115,7 @@ LossSum LlamaModel::evaluate(const Tensor& tokens, const Tensor& targets, int ig
   forward(tokens);
   const LossSum r = cross_entropy(targets, ignore_index, 0.f, false);
   ctx_ = Ctx();
+  stack_.clear();
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/blocks/block_stack.h"
 #include "models/blocks/llama_block.h"
 #include "models/llama/llama_config.h"
 #include "runtime/train/causal_lm.h"
@@ -28,11 +29,11 @@ class LlamaModel : public CausalLm {
   LossSum backward(const Tensor& targets, int ignore_index, float dloss) override;
   LossSum evaluate(const Tensor& tokens, const Tensor& targets, int ignore_index) override;
   void save_pretrained(const std::string& dir) const override;
+  void set_recompute(bool on) override { recompute_ = on ? Recompute::On : Recompute::Off; }
 
  private:
   struct Ctx {
     Tensor tokens, x0, logits;
-    std::vector<LlamaBlock::Ctx> blocks;
     RmsNorm::Ctx norm;
   };
   LossSum cross_entropy(const Tensor& targets, int ignore_index, float dloss, bool want_grad);
@@ -45,6 +46,8 @@ class LlamaModel : public CausalLm {
   std::vector<LlamaBlock> blocks_;
   std::vector<std::pair<int, int>> block_param_ids_;
   std::unique_ptr<RmsNorm> norm_;
+  BlockStack<LlamaBlock> stack_;
+  Recompute recompute_ = Recompute::Off;
   Ctx ctx_;
 };
 

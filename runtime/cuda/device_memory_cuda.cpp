@@ -19,6 +19,8 @@ void copy(void* dst, const void* src, size_t bytes, bool host_involved) {
 
 void memset_zero(void* p, size_t bytes) { TEMPER_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, compute_stream())); }
 
+size_t peak_allocated() { return allocator_stats().peak_allocated; }
+
 bool available() {
   static const bool ok = [] {
     int n = 0;

@@ -210,16 +210,39 @@ void check_pipeline(const json& root, const std::string& file, BpeModelData& dat
                        "only null is supported (it would change the ids), got {}", it->dump());
   }
   const std::string pre = component_type(root, "pre_tokenizer", file);
-  TEMPER_INPUT_CHECK(pre == "ByteLevel", file, "pre_tokenizer.type",
-                     "only a ByteLevel pre-tokenizer is supported, got '{}'", pre);
-  const json& p = root["pre_tokenizer"];
-  TEMPER_INPUT_CHECK(p.contains("add_prefix_space"), file, "pre_tokenizer.add_prefix_space",
-                     "missing");
-  data.prefix_space = get_bool(p, "add_prefix_space", false, file, "pre_tokenizer")
-                          ? PrefixSpace::kAdd
-                          : PrefixSpace::kKeep;
-  data.pre_split = get_bool(p, "use_regex", true, file, "pre_tokenizer") ? PreSplit::kGpt2Regex
-                                                                         : PreSplit::kNone;
+  const json* byte_level = &root["pre_tokenizer"];
+  std::string field = "pre_tokenizer";
+  if (pre == "Sequence") {
+    // Sequence[Digits(individual_digits), ByteLevel(...)] (SmolLM2), in that order.
+    const json& seq = root["pre_tokenizer"];
+    auto list = seq.find("pretokenizers");
+    TEMPER_INPUT_CHECK(list != seq.end() && list->is_array() && list->size() == 2 &&
+                           (*list)[0].is_object() && (*list)[1].is_object() &&
+                           get_string((*list)[0], "type", file, "pre_tokenizer.pretokenizers[0]") ==
+                               "Digits" &&
+                           get_string((*list)[1], "type", file, "pre_tokenizer.pretokenizers[1]") ==
+                               "ByteLevel",
+                       file, "pre_tokenizer.pretokenizers",
+                       "only a Sequence of [Digits, ByteLevel] is supported, got {}",
+                       list == seq.end() ? std::string("nothing") : list->dump());
+    data.digits = get_bool((*list)[0], "individual_digits", false, file,
+                           "pre_tokenizer.pretokenizers[0]")
+                      ? DigitSplit::kIndividual
+                      : DigitSplit::kRuns;
+    byte_level = &(*list)[1];
+    field = "pre_tokenizer.pretokenizers[1]";
+  } else {
+    TEMPER_INPUT_CHECK(pre == "ByteLevel", file, "pre_tokenizer.type",
+                       "only a ByteLevel pre-tokenizer (or Sequence[Digits, ByteLevel]) is "
+                       "supported, got '{}'",
+                       pre);
+  }
+  const json& p = *byte_level;
+  TEMPER_INPUT_CHECK(p.contains("add_prefix_space"), file, field + ".add_prefix_space", "missing");
+  data.prefix_space = get_bool(p, "add_prefix_space", false, file, field) ? PrefixSpace::kAdd
+                                                                          : PrefixSpace::kKeep;
+  data.pre_split =
+      get_bool(p, "use_regex", true, file, field) ? PreSplit::kGpt2Regex : PreSplit::kNone;
   const std::string dec = component_type(root, "decoder", file);
   TEMPER_INPUT_CHECK(dec == "ByteLevel", file, "decoder.type",
                      "only a ByteLevel decoder is supported, got '{}'", dec);
@@ -249,6 +272,36 @@ void parse_model_options(const json& model, const std::string& file, BpeModelDat
   if (!unk.empty()) data.unk_id = vocab_id(data.vocab, unk, file, "model.unk_token");
 }
 
+// The id of tokenizer_config.json's `key` ("eos_token": "<|im_end|>" or {"content": ...}); -1
+// when absent or null.
+int32_t config_token_id(const json& config, const char* key, const BpeModelData& data,
+                        const std::string& file) {
+  auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return -1;
+  const json& v = it->is_object() && it->contains("content") ? (*it)["content"] : *it;
+  TEMPER_INPUT_CHECK(v.is_string(), file, key, "expected a token string, got {}", it->dump());
+  const std::string token = v.get<std::string>();
+  for (const AddedToken& t : data.added) {
+    if (t.content == token) return t.id;
+  }
+  return vocab_id(data.vocab, token, file, key);
+}
+
+// HF takes eos/bos from the tokenizer_config.json next to tokenizer.json: use it when present.
+void read_tokenizer_config(const std::string& tokenizer_json, BpeModelData& data) {
+  const size_t slash = tokenizer_json.find_last_of('/');
+  const std::string config_path =
+      (slash == std::string::npos ? std::string() : tokenizer_json.substr(0, slash + 1)) +
+      "tokenizer_config.json";
+  if (!std::ifstream(config_path).good()) return;
+  const json config = read_json(config_path);
+  TEMPER_INPUT_CHECK(config.is_object(), config_path, "json", "expected a JSON object");
+  data.eos_id = config_token_id(config, "eos_token", data, config_path);
+  data.bos_id = config_token_id(config, "bos_token", data, config_path);
+  auto tmpl = config.find("chat_template");
+  if (tmpl != config.end() && tmpl->is_string()) data.chat_template = tmpl->get<std::string>();
+}
+
 }  // namespace
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::string& path) {
@@ -268,6 +321,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::strin
   parse_model_options(model, path, data);
   data.added = parse_added_tokens(root, path);
   check_added(data.vocab, data.added, path);
+  read_tokenizer_config(path, data);
   return std::make_unique<BpeTokenizer>(std::move(data));
 }
 

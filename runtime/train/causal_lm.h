@@ -36,6 +36,8 @@ class CausalLm {
 
   // Writes the model in its Hugging Face layout (config.json + model.safetensors) into dir.
   virtual void save_pretrained(const std::string& dir) const = 0;
+  // Activation recomputation: keep only each block's input and redo its forward in backward.
+  virtual void set_recompute(bool on) = 0;
 
   // Called by backward with each parameter id once its gradient for this micro-step is final
   // (the data-parallel reducer starts communicating buckets from it).

@@ -48,6 +48,7 @@ struct TrainConfig {
   ProgressStyle progress = ProgressStyle::Auto;
   std::string metrics_file;  // default <output_dir>/metrics.jsonl
 
+  bool recompute = false;  // activation recomputation (memory for one extra forward per block)
   Device device = Device::Cpu;
   DType compute_dtype = DType::F32;  // bf16 on CUDA (mixed precision)
 };

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "kernels/grad_norm.h"
+#include "runtime/device_memory.h"
 #include "runtime/logger.h"
 #include "runtime/nvtx.h"
 #include "runtime/train/stop_signal.h"
@@ -211,7 +212,11 @@ nlohmann::json Trainer::run() {
   gather_master_weights(model_, opt_, comm_);
   if (comm_.rank() == 0) model_.save_pretrained(cfg_.output_dir);
   nlohmann::json summary = {{"type", "summary"}, {"steps", total_steps_}, {"tokens_seen", tokens_seen_},
-                            {"final_train_loss", last.loss}, {"world_size", comm_.world_size()}};
+                            {"final_train_loss", last.loss}, {"world_size", comm_.world_size()},
+                            {"peak_memory_mib", static_cast<double>(peak_memory_bytes(cfg_.device)) / (1 << 20)},
+                            {"recompute", cfg_.recompute}};
+  log_info("peak {} memory: {:.1f} MiB{}", device_name(cfg_.device), summary["peak_memory_mib"].get<double>(),
+           cfg_.device == Device::Cpu ? " (process resident set)" : " (allocated tensors)");
   if (before) summary["val_loss_start"] = before->loss, summary["val_perplexity_start"] = before->perplexity;
   if (after) summary["val_loss_end"] = after->loss, summary["val_perplexity_end"] = after->perplexity;
   if (metrics_) metrics_->write(summary);
