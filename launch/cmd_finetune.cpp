@@ -5,6 +5,7 @@
 #include "launch/common_options.h"
 #include "models/io/json_file.h"
 #include "models/model_loader.h"
+#include "runtime/data/bpe_tokenizer.h"
 #include "runtime/data/packed_dataset.h"
 #include "runtime/data/tokenizer_loader.h"
 #include "runtime/comm/communicator_factory.h"
@@ -28,7 +29,7 @@ struct FinetuneFlags {
 
 void add_flags(CLI::App& c, FinetuneFlags& f) {
   TrainConfig& t = f.cfg;
-  c.add_option("--model", t.model_dir, "pre-trained model directory (HF layout)")->required();
+  c.add_option("--model", t.model_dir, "pre-trained model: HF directory or a llama .gguf file")->required();
   c.add_option("--train", t.train_file, "training data: text file or JSONL (text | prompt+completion)")->required();
   c.add_option("--valid", t.valid_file, "validation data (default: hold out --valid-fraction of --train)");
   c.add_option("--valid-fraction", t.valid_fraction, "held-out fraction")->check(CLI::Range(0.0, 0.9))->capture_default_str();
@@ -82,7 +83,16 @@ LoaderOptions loader_options(const TrainConfig& t, LoaderMode mode, const Commun
   return LoaderOptions{t.micro_batch, mode, t.seed, comm.rank(), comm.world_size()};
 }
 
-void copy_tokenizer_files(const std::string& from, const std::string& to) {
+// The output directory gets the tokenizer in HF form: copied from an HF model directory, or
+// written out from a GGUF file's metadata (tokenizer.json + tokenizer_config.json with the chat template).
+void write_tokenizer_files(const std::string& from, const Tokenizer& tokenizer, const std::string& to) {
+  if (is_gguf_path(from)) {
+    const auto* bpe = dynamic_cast<const BpeTokenizer*>(&tokenizer);
+    TEMPER_CHECK(bpe != nullptr, "a GGUF tokenizer that is not byte-level BPE");
+    bpe->save_tokenizer_json((fs::path(to) / "tokenizer.json").string());
+    write_tokenizer_config_json((fs::path(to) / "tokenizer_config.json").string(), *bpe, bpe->chat_template());
+    return;
+  }
   for (const std::string& name : tokenizer_files())
     if (fs::exists(fs::path(from) / name)) copy_file((fs::path(from) / name).string(), (fs::path(to) / name).string());
 }
@@ -118,7 +128,7 @@ int run(FinetuneFlags& f) {
   const nlohmann::json summary = trainer.run();
   if (comm->rank() != 0) return 0;
   if (!summary.value("interrupted", false)) {  // an interrupted run wrote a checkpoint, not the model
-    copy_tokenizer_files(t.model_dir, t.output_dir);
+    write_tokenizer_files(t.model_dir, *tokenizer, t.output_dir);
     log_info("fine-tuned model written to {}", t.output_dir);
   }
   std::printf("%s\n", summary.dump().c_str());

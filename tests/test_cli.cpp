@@ -178,6 +178,25 @@ TEST_F(Cli, BadInputGetsOneClearLineAndNonZeroExit) {
   }
 }
 
+// Full fine-tuning of the real SmolLM2 GGUF (dequantized): an HF directory with the model and the
+// tokenizer (from the GGUF metadata) comes out, and reloads with the run's validation loss.
+TEST_F(Cli, FinetuneFromGgufWritesAnHfDirectory) {
+  const std::string gguf = kSrc + "/.cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+  ASSERT_TRUE(fs::exists(gguf)) << "run tools/fetch_smollm2.sh";
+  const std::string out = tmp_ + "/out";
+  Result r = run("finetune --model " + gguf + " --train " + kTrain + " --valid " + kValid + " --output " + out +
+                     " --seq-len 32 --micro-batch 2 --max-steps 2 --eval-batches 2 --lr 1e-5 --progress off --recompute",
+                 tmp_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto summary = nlohmann::json::parse(r.out);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  EXPECT_EQ(nlohmann::json::parse(slurp(out + "/config.json"))["model_type"], "llama");
+  Result e = run("eval --model " + out + " --data " + kValid + " --seq-len 32 --batch 2 --max-batches 2", tmp_);
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NEAR(double(nlohmann::json::parse(e.out)["loss"]), double(summary["val_loss_end"]), 1e-5);
+}
+
 TEST_F(Cli, InspectListsTensorsAndParameterCount) {
   Result r = run("inspect " + kDemo, tmp_);
   ASSERT_EQ(r.code, 0) << r.err;

@@ -14,7 +14,9 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(out).float().eval()
     tok = AutoTokenizer.from_pretrained(out)
     ids = tok(open(valid, encoding="utf-8").read())["input_ids"]
-    eos = tok.convert_tokens_to_ids("<|endoftext|>")
+    eos = tok.eos_token_id  # temper ends every document with the tokenizer's end-of-text id
+    if eos is None:
+        eos = tok.convert_tokens_to_ids("<|endoftext|>")
     if eos is not None and eos >= 0:
         ids = ids + [eos]
     n = (len(ids) - 1) // seq
