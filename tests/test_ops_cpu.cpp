@@ -14,45 +14,14 @@
 #include "kernels/grad_norm.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
+#include "tests/test_util.h"
 
 using namespace temper;
 using ops::Trans;
 
-namespace {
-
-Tensor randn(const Shape& s, uint64_t seed, float scale = 1.f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  Tensor t = Tensor::empty(s, DType::F32);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-  return t;
-}
-
-double dot(const Tensor& a, const Tensor& b) {
-  double s = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) s += double(a.data<float>()[i]) * b.data<float>()[i];
-  return s;
-}
-
-// Checks analytic[i] == d/dx[i] of loss() by central differences, for every element of x.
-void expect_fd(const Tensor& x, const Tensor& analytic, const std::function<double()>& loss, double eps = 1e-2,
-               double tol = 2e-2) {
-  ASSERT_EQ(x.numel(), analytic.numel());
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    float& xi = x.data<float>()[i];
-    const float orig = xi;
-    xi = orig + float(eps);
-    const double lp = loss();
-    xi = orig - float(eps);
-    const double lm = loss();
-    xi = orig;
-    const double num = (lp - lm) / (2 * eps);
-    const double ana = analytic.data<float>()[i];
-    EXPECT_NEAR(ana, num, tol * std::max(1.0, std::abs(num))) << "element " << i;
-  }
-}
-
-}  // namespace
+using temper::test::dot;
+using temper::test::expect_fd;
+using temper::test::randn;
 
 TEST(OpsCpu, MatmulMatchesNaiveAllTransposes) {
   const int64_t m = 5, n = 7, k = 3;

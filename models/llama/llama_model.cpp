@@ -1,7 +1,7 @@
 // Llama-family forward/backward composition.
 #include "models/llama/llama_model.h"
 
-#include "kernels/cross_entropy.h"
+#include "models/blocks/lm_loss.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "runtime/nvtx.h"
@@ -63,24 +63,7 @@ Tensor LlamaModel::forward(const Tensor& tokens) {
 
 LossSum LlamaModel::cross_entropy(const Tensor& targets, int ignore_index, float dloss, bool want_grad) {
   TEMPER_CHECK(ctx_.logits.defined(), "llama: backward/evaluate without a forward");
-  TEMPER_CHECK(targets.numel() == ctx_.tokens.numel(), "llama: targets {} do not match tokens {}",
-               shape_str(targets.shape()), shape_str(ctx_.tokens.shape()));
-  const Tensor host_targets = targets.device() == Device::Cpu ? targets : targets.to(Device::Cpu);
-  const Tensor dev_targets = targets.device() == store_.device() ? targets : targets.to(store_.device());
-  const int64_t n = targets.numel();
-  Tensor losses = Tensor::empty({n}, DType::F32, store_.device());
-  const Tensor logits2d = ctx_.logits.reshape({n, cfg_.vocab_size});
-  ops::softmax_cross_entropy(losses, want_grad ? logits2d : Tensor(), logits2d, dev_targets.reshape({n}),
-                             ignore_index, dloss);
-  const std::vector<float> host_losses = losses.to_vector();
-  LossSum r;
-  const int32_t* tg = host_targets.data<int32_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    if (tg[i] == ignore_index) continue;
-    r.sum += host_losses[static_cast<size_t>(i)];
-    ++r.count;
-  }
-  return r;
+  return lm_cross_entropy(ctx_.logits, targets, ignore_index, dloss, want_grad ? LossGrad::Yes : LossGrad::No);
 }
 
 LossSum LlamaModel::backward(const Tensor& targets, int ignore_index, float dloss) {

@@ -1,6 +1,7 @@
-// Llama and Qwen2 (GQA, RoPE, RMSNorm, SwiGLU) on CUDA against Hugging Face transformers (fp32
-// reference fixtures): fp32 compute to a tight tolerance, bf16 mixed precision (bf16 activations,
-// fp32 master weights and gradients) to a stated bf16 tolerance; plus AdamW steps. Skips without a GPU.
+// Every model family on CUDA against Hugging Face transformers (the fp32 fixtures of
+// tests/test_model_hf.cpp): fp32 compute to a tight tolerance, bf16 mixed precision (bf16
+// activations, fp32 master weights and gradients) to a stated bf16 tolerance; plus AdamW steps.
+// Skips without a GPU.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -8,7 +9,7 @@
 #include <cmath>
 #include <fstream>
 
-#include "models/llama/llama_checkpoint.h"
+#include "models/model_loader.h"
 #include "tests/test_util.h"
 #include "models/io/safetensors.h"
 #include "runtime/device_memory.h"
@@ -29,12 +30,12 @@ struct Case {
 // bf16 keeps 8 mantissa bits (relative rounding 2^-9 ~ 2e-3 per op); after a few layers of
 // matmuls the observed max error relative to the largest value is a few 1e-3, so 3e-2 on logits
 // and 1e-1 on gradients (whose small entries lose most) leave margin without hiding a wrong kernel.
-class LlamaCuda : public ::testing::TestWithParam<Case> {};
+class ModelCuda : public ::testing::TestWithParam<Case> {};
 
-TEST_P(LlamaCuda, MatchesTransformers) {
+TEST_P(ModelCuda, MatchesTransformers) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   const Case c = GetParam();
-  auto model = load_llama(fixture(c.fixture), Device::Cuda, c.compute);
+  auto model = load_causal_lm(fixture(c.fixture), Device::Cuda, c.compute);
   const SafetensorsFile ref = SafetensorsFile::open(fixture(c.fixture) + "/reference.safetensors");
   std::ifstream in(fixture(c.fixture) + "/reference.json");
   const nlohmann::json meta = nlohmann::json::parse(in);
@@ -73,9 +74,13 @@ TEST_P(LlamaCuda, MatchesTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, LlamaCuda,
-                         ::testing::Values(Case{"llama_gqa", DType::F32, 1e-4, 1e-5, 1e-3},
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelCuda,
+                         ::testing::Values(Case{"gpt2_odd", DType::F32, 1e-4, 1e-5, 1e-3},
+                                           Case{"gpt2_tiny", DType::F32, 1e-4, 1e-5, 1e-3},
+                                           Case{"llama_gqa", DType::F32, 1e-4, 1e-5, 1e-3},
                                            Case{"qwen2_gqa", DType::F32, 1e-4, 1e-5, 1e-3},
+                                           Case{"gpt2_odd", DType::BF16, 3e-2, 1e-2, 1e-1},
+                                           Case{"gpt2_tiny", DType::BF16, 3e-2, 1e-2, 1e-1},
                                            Case{"llama_gqa", DType::BF16, 3e-2, 1e-2, 1e-1},
                                            Case{"qwen2_gqa", DType::BF16, 3e-2, 1e-2, 1e-1}));
 
