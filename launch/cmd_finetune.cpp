@@ -1,5 +1,7 @@
 // `temper finetune`: load a checkpoint + tokenizer, build the data sets, train, validate, save.
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 #include "launch/commands.h"
 #include "launch/common_options.h"
@@ -25,6 +27,8 @@ struct FinetuneFlags {
   float lr = 5e-5f;
   int64_t warmup_steps = 0;
   double bucket_mb = 25.0;
+  LoraOptions lora;
+  std::string lora_targets = "q_proj,v_proj";
 };
 
 void add_flags(CLI::App& c, FinetuneFlags& f) {
@@ -51,6 +55,9 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
   c.add_option("--eval-every", t.eval_every, "validate every N steps (0: start and end only)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c.add_option("--eval-batches", t.eval_batches, "validation batches (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c.add_option("--save-every", t.save_every, "checkpoint every N steps (0: none)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c.add_option("--lora-r", f.lora.r, "LoRA rank (0: full fine-tuning); the base is frozen")->check(CLI::Range(int64_t(0), int64_t(4096)))->capture_default_str();
+  c.add_option("--lora-alpha", f.lora.alpha, "LoRA alpha (scale alpha / r)")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  c.add_option("--lora-targets", f.lora_targets, "comma-separated projections: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")->capture_default_str();
   c.add_flag("--recompute", t.recompute, "activation recomputation: keep only block inputs, redo forwards in backward");
   c.add_flag("--save-on-signal", t.save_on_signal, "on SIGTERM/SIGINT/SIGUSR1: checkpoint after the current step and stop");
   c.add_option("--log-every", t.log_every, "plain progress line every N steps")->check(CLI::PositiveNumber)->capture_default_str();
@@ -77,6 +84,20 @@ DataConfig data_config(const TrainConfig& t) {
   d.packing.seq_len = t.seq_len;
   d.packing.ignore_index = t.ignore_index;
   return d;
+}
+
+std::set<std::string> parse_lora_targets(const std::string& list) {
+  static const std::set<std::string> kKnown = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                               "gate_proj", "up_proj", "down_proj"};
+  std::set<std::string> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    TEMPER_INPUT_CHECK(kKnown.count(item), "--lora-targets", item, "unknown projection (q_proj, k_proj, v_proj, o_proj, "
+                       "gate_proj, up_proj, down_proj)");
+    out.insert(item);
+  }
+  TEMPER_INPUT_CHECK(!out.empty(), "--lora-targets", "value", "names no projection");
+  return out;
 }
 
 LoaderOptions loader_options(const TrainConfig& t, LoaderMode mode, const Communicator& comm) {
@@ -110,7 +131,10 @@ int run(FinetuneFlags& f) {
   log_info("device {} ({} compute, fp32 master weights and optimizer state), {} rank(s), {} communicator",
            device_name(t.device), dtype_name(t.compute_dtype), comm->world_size(), comm->backend());
   auto tokenizer = load_tokenizer(t.model_dir);
-  auto model = load_causal_lm(t.model_dir, t.device, t.compute_dtype, t.zero_stage == 1 ? comm->world_size() : 1);
+  f.lora.modules = parse_lora_targets(f.lora_targets);
+  f.lora.seed = t.seed;
+  auto model = load_causal_lm(t.model_dir, t.device, t.compute_dtype, t.zero_stage == 1 ? comm->world_size() : 1,
+                              f.lora);
   model->set_recompute(t.recompute);
   TEMPER_INPUT_CHECK(t.seq_len <= model->max_positions(), "--seq-len", "value", "{} exceeds the model's context of {}",
                      t.seq_len, model->max_positions());

@@ -197,6 +197,30 @@ TEST_F(Cli, FinetuneFromGgufWritesAnHfDirectory) {
   EXPECT_NEAR(double(nlohmann::json::parse(e.out)["loss"]), double(summary["val_loss_end"]), 1e-5);
 }
 
+// LoRA on the real SmolLM2 GGUF: a PEFT adapter directory comes out (the base stays frozen), and
+// `temper eval` on it loads the base it names plus the adapter, with the run's validation loss.
+TEST_F(Cli, LoraFinetuneWritesAPeftAdapterThatReloads) {
+  const std::string gguf = kSrc + "/.cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+  ASSERT_TRUE(fs::exists(gguf)) << "run tools/fetch_smollm2.sh";
+  const std::string out = tmp_ + "/lora";
+  Result r = run("finetune --model " + gguf + " --train " + kTrain + " --valid " + kValid + " --output " + out +
+                     " --seq-len 32 --micro-batch 2 --max-steps 2 --eval-batches 2 --lr 1e-3 --progress off" +
+                     " --lora-r 4 --lora-alpha 8 --lora-targets q_proj,v_proj,down_proj",
+                 tmp_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto summary = nlohmann::json::parse(r.out);
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  EXPECT_FALSE(fs::exists(out + "/model.safetensors"));
+  EXPECT_EQ(nlohmann::json::parse(slurp(out + "/adapter_config.json"))["r"], 4);
+  Result e = run("eval --model " + out + " --data " + kValid + " --seq-len 32 --batch 2 --max-batches 2", tmp_);
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NEAR(double(nlohmann::json::parse(e.out)["loss"]), double(summary["val_loss_end"]), 1e-5);
+  Result bad = run("finetune --model " + gguf + " --train " + kTrain + " --lora-r 4 --lora-targets q_proj,wq", tmp_);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("--lora-targets"), std::string::npos) << bad.err;
+}
+
 TEST_F(Cli, InspectListsTensorsAndParameterCount) {
   Result r = run("inspect " + kDemo, tmp_);
   ASSERT_EQ(r.code, 0) << r.err;

@@ -11,10 +11,12 @@ namespace temper {
 
 GqaAttention::GqaAttention(ParameterStore& store, const std::string& prefix, const GqaConfig& cfg)
     : cfg_(cfg),
-      q_(store, prefix + ".q_proj", cfg.hidden, cfg.n_head * cfg.head_dim, cfg.qkv_bias),
-      k_(store, prefix + ".k_proj", cfg.hidden, cfg.n_kv_head * cfg.head_dim, cfg.qkv_bias),
-      v_(store, prefix + ".v_proj", cfg.hidden, cfg.n_kv_head * cfg.head_dim, cfg.qkv_bias),
-      o_(store, prefix + ".o_proj", cfg.n_head * cfg.head_dim, cfg.hidden, cfg.o_bias) {
+      q_(store, prefix + ".q_proj", cfg.hidden, cfg.n_head * cfg.head_dim, cfg.qkv_bias, cfg.lora.for_module("q_proj")),
+      k_(store, prefix + ".k_proj", cfg.hidden, cfg.n_kv_head * cfg.head_dim, cfg.qkv_bias,
+         cfg.lora.for_module("k_proj")),
+      v_(store, prefix + ".v_proj", cfg.hidden, cfg.n_kv_head * cfg.head_dim, cfg.qkv_bias,
+         cfg.lora.for_module("v_proj")),
+      o_(store, prefix + ".o_proj", cfg.n_head * cfg.head_dim, cfg.hidden, cfg.o_bias, cfg.lora.for_module("o_proj")) {
   TEMPER_CHECK(static_cast<int64_t>(cfg.inv_freq.size()) * 2 == cfg.head_dim, "rope table of {} for head_dim {}",
                cfg.inv_freq.size(), cfg.head_dim);
 }

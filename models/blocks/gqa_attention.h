@@ -15,6 +15,7 @@ struct GqaConfig {
   Bias qkv_bias = Bias::Without;  // Qwen2: q/k/v have biases
   Bias o_bias = Bias::Without;
   std::vector<float> inv_freq;  // [head_dim / 2], rope_theta and rope scaling applied
+  LoraTargets lora;             // adapters on q/k/v/o_proj when targeted
 };
 
 class GqaAttention {

@@ -10,7 +10,7 @@ LlamaBlock::LlamaBlock(ParameterStore& store, const std::string& prefix, const L
     : input_norm_(store, prefix + ".input_layernorm", cfg.attn.hidden, cfg.rms_eps),
       attn_(store, prefix + ".self_attn", cfg.attn),
       post_norm_(store, prefix + ".post_attention_layernorm", cfg.attn.hidden, cfg.rms_eps),
-      mlp_(store, prefix + ".mlp", cfg.attn.hidden, cfg.intermediate, cfg.mlp_bias) {}
+      mlp_(store, prefix + ".mlp", cfg.attn.hidden, cfg.intermediate, cfg.mlp_bias, cfg.attn.lora) {}
 
 Tensor LlamaBlock::forward(const Tensor& x, Ctx& ctx) const {
   Tensor a = attn_.forward(input_norm_.forward(x, ctx.ln_1), ctx.attn);

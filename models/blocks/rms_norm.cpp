@@ -18,7 +18,10 @@ Tensor RmsNorm::forward(const Tensor& x, Ctx& ctx) const {
 }
 
 void RmsNorm::backward(const Tensor& dx, const Tensor& dy, const Ctx& ctx) const {
-  ops::rmsnorm_backward(dx, store_->grad(weight_), dy, ctx.x, store_->param(weight_), ctx.rstd);
+  // A frozen weight's gradient goes to a scratch buffer (the op computes both together).
+  const Tensor dweight = store_->trainable() ? store_->grad(weight_)
+                                             : Tensor::zeros(store_->info(weight_).shape, DType::F32, dy.device());
+  ops::rmsnorm_backward(dx, dweight, dy, ctx.x, store_->param(weight_), ctx.rstd);
 }
 
 }  // namespace temper

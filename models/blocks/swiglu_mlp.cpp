@@ -7,10 +7,11 @@
 
 namespace temper {
 
-SwiGluMlp::SwiGluMlp(ParameterStore& store, const std::string& prefix, int64_t c, int64_t hidden, Bias bias)
-    : gate_(store, prefix + ".gate_proj", c, hidden, bias),
-      up_(store, prefix + ".up_proj", c, hidden, bias),
-      down_(store, prefix + ".down_proj", hidden, c, bias) {}
+SwiGluMlp::SwiGluMlp(ParameterStore& store, const std::string& prefix, int64_t c, int64_t hidden, Bias bias,
+                     const LoraTargets& lora)
+    : gate_(store, prefix + ".gate_proj", c, hidden, bias, lora.for_module("gate_proj")),
+      up_(store, prefix + ".up_proj", c, hidden, bias, lora.for_module("up_proj")),
+      down_(store, prefix + ".down_proj", hidden, c, bias, lora.for_module("down_proj")) {}
 
 Tensor SwiGluMlp::forward(const Tensor& x, Ctx& ctx) const {
   Shape hidden = x.shape();

@@ -11,7 +11,8 @@ class SwiGluMlp {
   struct Ctx {
     Tensor x, gate, up, act;  // x[N,C]; gate, up, act = silu(gate) * up: [N,I]
   };
-  SwiGluMlp(ParameterStore& store, const std::string& prefix, int64_t c, int64_t hidden, Bias bias);
+  SwiGluMlp(ParameterStore& store, const std::string& prefix, int64_t c, int64_t hidden, Bias bias,
+            const LoraTargets& lora = LoraTargets());
   Tensor forward(const Tensor& x, Ctx& ctx) const;
   void backward(const Tensor& dx, const Tensor& dout, const Ctx& ctx) const;  // dx overwritten
 

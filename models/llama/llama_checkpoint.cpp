@@ -6,21 +6,23 @@
 
 #include "models/io/json_file.h"
 #include "models/io/safetensors.h"
+#include "models/llama/lora_adapter.h"
 
 namespace temper {
 
 std::unique_ptr<LlamaModel> load_llama(const std::string& dir, Device device, DType compute_dtype, int64_t pad_to,
-                                       MasterCopy master_copy) {
+                                       MasterCopy master_copy, const LoraOptions& lora) {
   const std::string path = (std::filesystem::path(dir) / "config.json").string();
   auto model = std::make_unique<LlamaModel>(llama_config_from_json(read_json_file(path), path), device, compute_dtype,
-                                            pad_to, master_copy);
+                                            pad_to, master_copy, lora);
+  model->set_source(dir);
   load_llama_weights(*model, (std::filesystem::path(dir) / "model.safetensors").string());
   return model;
 }
 
 void load_llama_weights(LlamaModel& model, const std::string& file) {
   const SafetensorsFile f = SafetensorsFile::open(file);
-  const ParameterStore& store = model.params();
+  const ParameterStore& store = model.base_params();
   std::set<std::string> used;
   for (int id = 0; id < store.size(); ++id) {
     const ParamInfo& p = store.info(id);
@@ -42,7 +44,7 @@ void load_llama_weights(LlamaModel& model, const std::string& file) {
 
 void save_llama(const LlamaModel& model, const std::string& dir) {
   std::filesystem::create_directories(dir);
-  const ParameterStore& store = model.params();
+  const ParameterStore& store = model.base_params();
   NamedTensors tensors;
   for (int id = 0; id < store.size(); ++id) tensors.emplace_back(store.info(id).name, store.master(id));
   save_safetensors((std::filesystem::path(dir) / "model.safetensors").string(), tensors, DType::F32,
@@ -50,6 +52,9 @@ void save_llama(const LlamaModel& model, const std::string& dir) {
   write_json_file_atomic((std::filesystem::path(dir) / "config.json").string(), llama_config_to_json(model.config()));
 }
 
-void LlamaModel::save_pretrained(const std::string& dir) const { save_llama(*this, dir); }
+void LlamaModel::save_pretrained(const std::string& dir) const {
+  if (uses_lora()) return save_peft_adapter(*this, dir, source_);
+  save_llama(*this, dir);
+}
 
 }  // namespace temper

@@ -90,11 +90,12 @@ LlamaConfig llama_config_from_gguf(const GgufFile& f) {
 }
 
 std::unique_ptr<LlamaModel> load_llama_gguf(const std::string& path, Device device, DType compute_dtype,
-                                            int64_t pad_to, MasterCopy master_copy) {
+                                            int64_t pad_to, MasterCopy master_copy, const LoraOptions& lora) {
   const GgufFile f = GgufFile::open(path);
   const LlamaConfig cfg = llama_config_from_gguf(f);
-  auto model = std::make_unique<LlamaModel>(cfg, device, compute_dtype, pad_to, master_copy);
-  const ParameterStore& store = model->params();
+  auto model = std::make_unique<LlamaModel>(cfg, device, compute_dtype, pad_to, master_copy, lora);
+  model->set_source(path);
+  const ParameterStore& store = model->base_params();
   std::set<std::string> used;
   for (const std::string& name : f.names()) {
     const std::string hf = hf_name_from_gguf(name);

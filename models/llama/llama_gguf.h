@@ -14,6 +14,7 @@ LlamaConfig llama_config_from_gguf(const GgufFile& f);
 // The transformers name of a llama.cpp tensor name ("" for names this mapping does not know).
 std::string hf_name_from_gguf(const std::string& gguf_name);
 std::unique_ptr<LlamaModel> load_llama_gguf(const std::string& path, Device device, DType compute_dtype,
-                                            int64_t pad_to = 1, MasterCopy master_copy = MasterCopy::AliasWhenF32);
+                                            int64_t pad_to = 1, MasterCopy master_copy = MasterCopy::AliasWhenF32,
+                                            const LoraOptions& lora = LoraOptions());
 
 }  // namespace temper

@@ -1,16 +1,19 @@
 // Llama-family forward/backward composition.
 #include "models/llama/llama_model.h"
 
-#include "models/blocks/lm_loss.h"
+#include <cmath>
+#include <random>
+
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
+#include "models/blocks/lm_loss.h"
 #include "runtime/nvtx.h"
 
 namespace temper {
 
 LlamaModel::LlamaModel(const LlamaConfig& cfg, Device device, DType compute_dtype, int64_t pad_to,
-                       MasterCopy master_copy)
-    : cfg_(cfg) {
+                       MasterCopy master_copy, const LoraOptions& lora)
+    : cfg_(cfg), lora_(lora) {
   embed_ = store_.add("model.embed_tokens.weight", {cfg.vocab_size, cfg.hidden}, WeightDecay::Apply);
   LlamaBlockConfig bc;
   bc.attn = GqaConfig{cfg.hidden,
@@ -19,21 +22,47 @@ LlamaModel::LlamaModel(const LlamaConfig& cfg, Device device, DType compute_dtyp
                       cfg.head_dim,
                       cfg.qkv_bias ? Bias::With : Bias::Without,
                       cfg.o_bias ? Bias::With : Bias::Without,
-                      llama_inv_freq(cfg)};
+                      llama_inv_freq(cfg),
+                      LoraTargets{lora.r, lora.alpha, lora.modules, &adapters_}};
   bc.intermediate = cfg.intermediate;
   bc.mlp_bias = cfg.mlp_bias ? Bias::With : Bias::Without;
   bc.rms_eps = cfg.rms_eps;
   blocks_.reserve(static_cast<size_t>(cfg.n_layer));
+  const ParameterStore& trained = params();  // grad-ready ids refer to the trainable store
   for (int l = 0; l < cfg.n_layer; ++l) {
-    const int first = store_.size();
+    const int first = trained.size();
     blocks_.emplace_back(store_, "model.layers." + std::to_string(l), bc);
-    block_param_ids_.emplace_back(first, store_.size());
+    block_param_ids_.emplace_back(first, trained.size());
   }
   norm_first_ = store_.size();
   norm_ = std::make_unique<RmsNorm>(store_, "model.norm", cfg.hidden, cfg.rms_eps);
   if (!cfg.tie_embeddings)
     lm_head_ = store_.add("lm_head.weight", {cfg.vocab_size, cfg.hidden}, WeightDecay::Apply);
-  store_.allocate(device, compute_dtype, pad_to, master_copy);
+  if (!uses_lora()) {
+    store_.allocate(device, compute_dtype, pad_to, master_copy);
+    return;
+  }
+  TEMPER_CHECK(adapters_.size() > 0, "LoRA targets {} match no projection", lora.modules.size());
+  store_.allocate(device, compute_dtype, 1, MasterCopy::AliasWhenF32, Grads::No);
+  adapters_.allocate(device, compute_dtype, pad_to, master_copy);
+  init_adapters();
+}
+
+// PEFT's initialisation: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0, so the
+// adapted model starts equal to the base.
+void LlamaModel::init_adapters() {
+  std::mt19937_64 rng(lora_.seed);
+  for (int id = 0; id < adapters_.size(); ++id) {
+    const ParamInfo& p = adapters_.info(id);
+    Tensor host = Tensor::zeros(p.shape, DType::F32);
+    if (p.name.find("lora_A") != std::string::npos) {
+      const float bound = 1.f / std::sqrt(static_cast<float>(p.shape[1]));
+      std::uniform_real_distribution<float> u(-bound, bound);
+      for (int64_t i = 0; i < host.numel(); ++i) host.data<float>()[i] = u(rng);
+    }
+    adapters_.master(id).copy_from(host);
+  }
+  adapters_.sync_compute_from_master();
 }
 
 double LlamaModel::train_flops_per_token(int64_t seq_len) const {
@@ -80,14 +109,16 @@ void LlamaModel::backward_from_dlogits() {
   const Tensor& h = ctx_.norm.out;
   Tensor dh = Tensor::empty(h.shape(), h.dtype(), h.device());
   ops::matmul(dh, dlogits, ops::Trans::No, store_.param(head_id()), ops::Trans::No);
-  ops::matmul(store_.grad(head_id()), dlogits, ops::Trans::Yes, h, ops::Trans::No, nullptr, 1.f);
-  if (lm_head_ >= 0) notify_grad_ready(lm_head_, lm_head_ + 1);
+  const bool full = store_.trainable();  // false under LoRA: the base is frozen
+  if (full) ops::matmul(store_.grad(head_id()), dlogits, ops::Trans::Yes, h, ops::Trans::No, nullptr, 1.f);
+  if (full && lm_head_ >= 0) notify_grad_ready(lm_head_, lm_head_ + 1);
   Tensor dx = Tensor::empty(h.shape(), h.dtype(), h.device());
   norm_->backward(dx, dh, ctx_.norm);
-  notify_grad_ready(norm_first_, norm_first_ + 1);
+  if (full) notify_grad_ready(norm_first_, norm_first_ + 1);
   const Tensor dx0 = stack_.backward(blocks_, dx, [this](size_t l) {
     notify_grad_ready(block_param_ids_[l].first, block_param_ids_[l].second);
   });
+  if (!full) return;
   const int64_t t = ctx_.tokens.dim(1);
   Tensor unused_dpos = Tensor::zeros({t, cfg_.hidden}, DType::F32, h.device());
   ops::embedding_backward(store_.grad(embed_), unused_dpos, dx0, ctx_.tokens);

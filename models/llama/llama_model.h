@@ -3,6 +3,8 @@
 // embedding or not). Hand-written forward/backward over flat parameter buffers, like GPT-2.
 #pragma once
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "models/blocks/block_stack.h"
@@ -12,14 +14,30 @@
 
 namespace temper {
 
+// LoRA: r > 0 freezes the base (no gradients) and trains adapters on the named projections.
+struct LoraOptions {
+  int64_t r = 0;
+  float alpha = 16.f;
+  std::set<std::string> modules = {"q_proj", "v_proj"};  // PEFT's default for Llama
+  uint64_t seed = 0;
+};
+
 class LlamaModel : public CausalLm {
  public:
   LlamaModel(const LlamaConfig& cfg, Device device, DType compute_dtype, int64_t pad_to = 1,
-             MasterCopy master_copy = MasterCopy::AliasWhenF32);
+             MasterCopy master_copy = MasterCopy::AliasWhenF32, const LoraOptions& lora = LoraOptions());
   const LlamaConfig& config() const { return cfg_; }
+  const LoraOptions& lora() const { return lora_; }
+  bool uses_lora() const { return lora_.r > 0; }
+  // Where the base weights came from (recorded in a LoRA adapter's config).
+  void set_source(const std::string& path) { source_ = path; }
 
-  ParameterStore& params() override { return store_; }
-  const ParameterStore& params() const override { return store_; }
+  // The trainable parameters: the adapters under LoRA, else the whole model.
+  ParameterStore& params() override { return uses_lora() ? adapters_ : store_; }
+  const ParameterStore& params() const override { return uses_lora() ? adapters_ : store_; }
+  // The base model's weights (what checkpoints load into and full checkpoints save).
+  ParameterStore& base_params() { return store_; }
+  const ParameterStore& base_params() const { return store_; }
   int64_t vocab_size() const override { return cfg_.vocab_size; }
   int64_t max_positions() const override { return cfg_.max_positions; }
   std::string model_type() const override { return cfg_.model_type; }
@@ -28,6 +46,7 @@ class LlamaModel : public CausalLm {
   Tensor forward(const Tensor& tokens) override;
   LossSum backward(const Tensor& targets, int ignore_index, float dloss) override;
   LossSum evaluate(const Tensor& tokens, const Tensor& targets, int ignore_index) override;
+  // Full model in HF layout; under LoRA only the adapters, in PEFT's format.
   void save_pretrained(const std::string& dir) const override;
   void set_recompute(bool on) override { recompute_ = on ? Recompute::On : Recompute::Off; }
 
@@ -40,8 +59,12 @@ class LlamaModel : public CausalLm {
   void backward_from_dlogits();
   int head_id() const { return lm_head_ >= 0 ? lm_head_ : embed_; }
 
+  void init_adapters();
+
   LlamaConfig cfg_;
-  ParameterStore store_;
+  LoraOptions lora_;
+  std::string source_;
+  ParameterStore store_, adapters_;
   int embed_ = -1, lm_head_ = -1, norm_first_ = -1;
   std::vector<LlamaBlock> blocks_;
   std::vector<std::pair<int, int>> block_param_ids_;

@@ -21,14 +21,15 @@ int ParameterStore::add(const std::string& name, const Shape& shape, WeightDecay
   return static_cast<int>(params_.size()) - 1;
 }
 
-void ParameterStore::allocate(Device device, DType compute_dtype, int64_t pad_to, MasterCopy master_copy) {
+void ParameterStore::allocate(Device device, DType compute_dtype, int64_t pad_to, MasterCopy master_copy,
+                              Grads grads) {
   TEMPER_CHECK(pad_to >= 1, "pad_to must be positive");
   device_ = device;
   compute_dtype_ = compute_dtype;
   padded_ = (total_ + pad_to - 1) / pad_to * pad_to;
   master_range_ = {0, padded_};
   master_ = Tensor::zeros({padded_}, DType::F32, device);
-  grads_ = Tensor::zeros({padded_}, DType::F32, device);
+  if (grads == Grads::Yes) grads_ = Tensor::zeros({padded_}, DType::F32, device);
   master_aliases_compute_ = compute_dtype == DType::F32 && master_copy == MasterCopy::AliasWhenF32;
   compute_ = master_aliases_compute_ ? master_ : Tensor::zeros({padded_}, compute_dtype, device);
 }
@@ -71,7 +72,10 @@ int ParameterStore::find(const std::string& name) const {
 
 Tensor ParameterStore::param(int id) const { return compute_.slice_flat(info(id).offset, info(id).shape); }
 Tensor ParameterStore::master(int id) const { return master_flat_padded().slice_flat(info(id).offset, info(id).shape); }
-Tensor ParameterStore::grad(int id) const { return grads_.slice_flat(info(id).offset, info(id).shape); }
+Tensor ParameterStore::grad(int id) const {
+  TEMPER_CHECK(grads_.defined(), "gradient of frozen parameter {}", info(id).name);
+  return grads_.slice_flat(info(id).offset, info(id).shape);
+}
 
 void ParameterStore::sync_compute_from_master() const {
   if (master_aliases_compute_) return;

@@ -21,6 +21,9 @@ enum class WeightDecay { Apply, Skip };  // HF convention: no decay on biases an
 // Separate is what mixed precision needs; with f32 compute it exists for tests of that path on CPU.
 enum class MasterCopy { AliasWhenF32, Separate };
 
+// Frozen parameters (a LoRA base) get no gradient buffer; blocks skip their weight gradients.
+enum class Grads { Yes, No };
+
 // A contiguous element range of the (padded) flat buffers: the whole model, or one rank's
 // ZeRO-1 shard.
 struct ShardRange {
@@ -45,7 +48,8 @@ class ParameterStore {
   // Allocate the flat buffers on `device`; compute_dtype F32 makes compute alias master. The
   // buffers are padded with zeros to a multiple of `pad_to` elements (ZeRO-1 shards them evenly).
   void allocate(Device device, DType compute_dtype, int64_t pad_to = 1,
-                MasterCopy master_copy = MasterCopy::AliasWhenF32);
+                MasterCopy master_copy = MasterCopy::AliasWhenF32, Grads grads = Grads::Yes);
+  bool trainable() const { return grads_.defined(); }
 
   int size() const { return static_cast<int>(params_.size()); }
   int64_t numel() const { return total_; }
@@ -76,7 +80,9 @@ class ParameterStore {
   void set_whole_master(const Tensor& whole);
   size_t master_bytes() const { return master_aliases_compute_ ? 0 : master_.nbytes(); }
 
-  void zero_grads() const { grads_.zero_(); }
+  void zero_grads() const {
+    if (grads_.defined()) grads_.zero_();
+  }
   // Compute copy of the master's range, after loading or an update done elsewhere.
   void sync_compute_from_master() const;
 
