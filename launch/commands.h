@@ -11,6 +11,7 @@ Runner add_finetune(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_generate(CLI::App& app);
 Runner add_inspect(CLI::App& app);
+Runner add_merge(CLI::App& app);
 Runner add_bench(CLI::App& app);  // `temper bench comm`
 
 }  // namespace temper::cli

@@ -89,4 +89,17 @@ TEST(LoraPeft, FreshAdaptersStartAtTheBaseAndTrainOnlyAdapters) {
   EXPECT_EQ(model->params().numel(), 2 * (2 * 60 + 2 * 60) + 2 * (2 * 60 + 2 * 20) + 2 * (2 * 100 + 60 * 2));
 }
 
+// Merging folds the adapters into the base: the merged plain model gives the adapted model's logits.
+TEST(LoraPeft, MergedBaseMatchesTheAdaptedModel) {
+  auto model = peft_model();
+  const Tensor tokens = Tensor::from_i32({5, 9, 100, 7, 42}, {1, 5});
+  const std::vector<float> adapted = model->forward(tokens).to_vector();
+  merge_lora_into_base(*model);
+  const std::string dir = (std::filesystem::temp_directory_path() / "temper_lora_merged").string();
+  save_llama(*model, dir);
+  auto merged = load_llama(dir, Device::Cpu, DType::F32);
+  EXPECT_LT(rel_err(merged->forward(tokens).to_vector(), adapted), 1e-5);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace

@@ -20,6 +20,7 @@ struct LoraOptions {
   float alpha = 16.f;
   std::set<std::string> modules = {"q_proj", "v_proj"};  // PEFT's default for Llama
   uint64_t seed = 0;
+  float scale() const { return r > 0 ? alpha / static_cast<float>(r) : 0.f; }
 };
 
 class LlamaModel : public CausalLm {

@@ -4,6 +4,8 @@
 #include <filesystem>
 
 #include "models/io/json_file.h"
+#include "kernels/elementwise.h"
+#include "kernels/matmul.h"
 #include "models/io/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -68,6 +70,26 @@ void load_peft_adapter(LlamaModel& model, const std::string& dir) {
   TEMPER_INPUT_CHECK(static_cast<int>(f.names().size()) == store.size(), file, "tensors",
                      "{} tensors for {} adapter parameters", f.names().size(), store.size());
   store.sync_compute_from_master();
+}
+
+void merge_lora_into_base(LlamaModel& model) {
+  TEMPER_CHECK(model.uses_lora(), "merge_lora_into_base on a model without LoRA");
+  const ParameterStore& adapters = model.params();
+  ParameterStore& base = model.base_params();
+  const std::string suffix = ".lora_A.weight";
+  for (int a = 0; a < adapters.size(); ++a) {
+    const std::string& name = adapters.info(a).name;
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    const std::string module = name.substr(0, name.size() - suffix.size());
+    const int b = adapters.find(module + ".lora_B.weight"), w = base.find(module + ".weight");
+    TEMPER_CHECK(b >= 0 && w >= 0, "adapter {} without its lora_B or base weight", module);
+    const Tensor scaled_b = adapters.master(b).to(Device::Cpu).clone();
+    ops::scale_inplace(scaled_b, model.lora().scale());
+    const Tensor merged = base.master(w).to(Device::Cpu);
+    ops::matmul(merged, scaled_b, ops::Trans::No, adapters.master(a).to(Device::Cpu), ops::Trans::No, nullptr, 1.f);
+    base.master(w).copy_from(merged);
+  }
+  base.sync_compute_from_master();
 }
 
 }  // namespace temper

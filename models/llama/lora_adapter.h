@@ -14,5 +14,8 @@ void save_peft_adapter(const LlamaModel& model, const std::string& dir, const st
 void load_peft_adapter(LlamaModel& model, const std::string& dir);
 // r, alpha and target modules from an adapter_config.json (InputError on anything but plain LoRA).
 LoraOptions lora_options_from_peft(const std::string& dir);
+// W += (alpha / r) B A for every adapted projection, in the base's fp32 master weights (and compute
+// copy), as PEFT's merge_and_unload does; the base can then be saved as a plain checkpoint.
+void merge_lora_into_base(LlamaModel& model);
 
 }  // namespace temper
