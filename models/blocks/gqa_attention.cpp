@@ -1,6 +1,8 @@
 // GQA attention block implementation.
 #include "models/blocks/gqa_attention.h"
 
+#include <tuple>
+
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/rope.h"
@@ -17,14 +19,15 @@ GqaAttention::GqaAttention(ParameterStore& store, const std::string& prefix, con
       v_(store, prefix + ".v_proj", cfg.hidden, cfg.n_kv_head * cfg.head_dim, cfg.qkv_bias,
          cfg.lora.for_module("v_proj")),
       o_(store, prefix + ".o_proj", cfg.n_head * cfg.head_dim, cfg.hidden, cfg.o_bias, cfg.lora.for_module("o_proj")) {
-  TEMPER_CHECK(static_cast<int64_t>(cfg.inv_freq.size()) * 2 == cfg.head_dim, "rope table of {} for head_dim {}",
-               cfg.inv_freq.size(), cfg.head_dim);
+  TEMPER_CHECK(cfg.rope && cfg.rope->half_dim() * 2 == cfg.head_dim,
+               "rope table for head_dim {} missing or of another size", cfg.head_dim);
 }
 
-void GqaAttention::rope_tables(int64_t t, Device device, Ctx& ctx) const {
-  const ops::RopeTables tables = ops::rope_tables(cfg_.inv_freq, t);
-  ctx.cos = tables.cos.to(device);
-  ctx.sin = tables.sin.to(device);
+const std::pair<Tensor, Tensor>& RopeCache::get(int64_t t, Device device) {
+  auto it = tables_.find({t, device});
+  if (it != tables_.end()) return it->second;
+  const ops::RopeTables tables = ops::rope_tables(inv_freq_, t);
+  return tables_[{t, device}] = {tables.cos.to(device), tables.sin.to(device)};
 }
 
 Tensor GqaAttention::forward(const Tensor& x, Ctx& ctx) const {
@@ -36,7 +39,7 @@ Tensor GqaAttention::forward(const Tensor& x, Ctx& ctx) const {
   q_.forward(ctx.q, x);
   k_.forward(ctx.k, x);
   v_.forward(ctx.v, x);
-  rope_tables(t, x.device(), ctx);
+  std::tie(ctx.cos, ctx.sin) = cfg_.rope->get(t, x.device());
   ops::rope_forward(ctx.q.reshape({b, t, cfg_.n_head, hd}), ctx.cos, ctx.sin);
   ops::rope_forward(ctx.k.reshape({b, t, cfg_.n_kv_head, hd}), ctx.cos, ctx.sin);
   ctx.att = new_activation({b, cfg_.n_head, t, t}, x);

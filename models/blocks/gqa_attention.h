@@ -1,12 +1,28 @@
 // Llama-family self-attention: q/k/v projections (grouped-query: NKV <= NH key/value heads),
 // rotary position embedding on q and k, exact causal attention, o_proj.
 #pragma once
+#include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/blocks/torch_linear.h"
 
 namespace temper {
+
+// cos/sin tables [T, HD/2] f32 per (sequence length, device), built once and shared by every layer
+// (they depend only on inv_freq).
+class RopeCache {
+ public:
+  explicit RopeCache(std::vector<float> inv_freq) : inv_freq_(std::move(inv_freq)) {}
+  const std::pair<Tensor, Tensor>& get(int64_t t, Device device);
+  int64_t half_dim() const { return static_cast<int64_t>(inv_freq_.size()); }
+
+ private:
+  std::vector<float> inv_freq_;
+  std::map<std::pair<int64_t, Device>, std::pair<Tensor, Tensor>> tables_;
+};
 
 struct GqaConfig {
   int64_t hidden = 0;
@@ -14,7 +30,7 @@ struct GqaConfig {
   int64_t head_dim = 0;
   Bias qkv_bias = Bias::Without;  // Qwen2: q/k/v have biases
   Bias o_bias = Bias::Without;
-  std::vector<float> inv_freq;  // [head_dim / 2], rope_theta and rope scaling applied
+  std::shared_ptr<RopeCache> rope;  // inv_freq [head_dim / 2] with rope_theta and scaling applied
   LoraTargets lora;             // adapters on q/k/v/o_proj when targeted
 };
 
@@ -29,7 +45,6 @@ class GqaAttention {
   void backward(const Tensor& dx, const Tensor& dout, const Ctx& ctx) const;  // dx overwritten
 
  private:
-  void rope_tables(int64_t t, Device device, Ctx& ctx) const;
   GqaConfig cfg_;
   TorchLinear q_, k_, v_, o_;
 };

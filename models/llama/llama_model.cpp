@@ -22,7 +22,7 @@ LlamaModel::LlamaModel(const LlamaConfig& cfg, Device device, DType compute_dtyp
                       cfg.head_dim,
                       cfg.qkv_bias ? Bias::With : Bias::Without,
                       cfg.o_bias ? Bias::With : Bias::Without,
-                      llama_inv_freq(cfg),
+                      std::make_shared<RopeCache>(llama_inv_freq(cfg)),
                       LoraTargets{lora.r, lora.alpha, lora.modules, &adapters_}};
   bc.intermediate = cfg.intermediate;
   bc.mlp_bias = cfg.mlp_bias ? Bias::With : Bias::Without;
