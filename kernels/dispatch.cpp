@@ -3,12 +3,14 @@
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/dropout.h"
 #include "kernels/elementwise.h"
 #include "kernels/embedding.h"
 #include "kernels/gelu.h"
 #include "kernels/grad_norm.h"
 #include "kernels/layernorm.h"
 #include "kernels/matmul.h"
+#include "kernels/quantized_matmul.h"
 #include "kernels/ref/ref_ops.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
@@ -33,6 +35,8 @@ void matmul(const Tensor& out, const Tensor& a, Trans ta, const Tensor& b, Trans
   TEMPER_DISPATCH(out, matmul(out, a, ta, b, tb, bias, beta));
 }
 void bias_backward(const Tensor& dbias, const Tensor& dy) { TEMPER_DISPATCH(dy, bias_backward(dbias, dy)); }
+void dequantize(const Tensor& w, const QuantizedWeight& q) { TEMPER_DISPATCH(w, dequantize(w, q)); }
+void dropout(const Tensor& out, const Tensor& x, float p, uint64_t seed) { TEMPER_DISPATCH(x, dropout(out, x, p, seed)); }
 
 void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                        const Tensor& weight, const Tensor& bias, float eps) {

@@ -29,6 +29,7 @@ struct FinetuneFlags {
   double bucket_mb = 25.0;
   LoraOptions lora;
   std::string lora_targets = "q_proj,v_proj";
+  std::string qlora;  // "" = off
 };
 
 void add_flags(CLI::App& c, FinetuneFlags& f) {
@@ -57,7 +58,11 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
   c.add_option("--save-every", t.save_every, "checkpoint every N steps (0: none)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c.add_option("--lora-r", f.lora.r, "LoRA rank (0: full fine-tuning); the base is frozen")->check(CLI::Range(int64_t(0), int64_t(4096)))->capture_default_str();
   c.add_option("--lora-alpha", f.lora.alpha, "LoRA alpha (scale alpha / r)")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  c.add_option("--lora-dropout", f.lora.dropout, "dropout on the adapters' inputs while training (PEFT's lora_dropout)")->check(CLI::Range(0.0, 0.99))->capture_default_str();
   c.add_option("--lora-targets", f.lora_targets, "comma-separated projections: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")->capture_default_str();
+  c.add_option("--qlora", f.qlora, "QLoRA: keep the frozen base projections quantized on the device: 'keep' (a GGUF "
+               "file's own types) or q4_0 | q4_1 | q5_0 | q5_1 | q8_0 (quantized at load); needs --lora-r")
+      ->check(CLI::IsMember({"keep", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"}));
   c.add_flag("--recompute", t.recompute, "activation recomputation: keep only block inputs, redo forwards in backward");
   c.add_flag("--save-on-signal", t.save_on_signal, "on SIGTERM/SIGINT/SIGUSR1: checkpoint after the current step and stop");
   c.add_option("--log-every", t.log_every, "plain progress line every N steps")->check(CLI::PositiveNumber)->capture_default_str();
@@ -98,6 +103,24 @@ std::set<std::string> parse_lora_targets(const std::string& list) {
   }
   TEMPER_INPUT_CHECK(!out.empty(), "--lora-targets", "value", "names no projection");
   return out;
+}
+
+// --qlora: off, the GGUF file's own block types, or one type to quantize to.
+void parse_qlora(const std::string& value, LoraOptions& lora) {
+  if (value.empty()) return;
+  TEMPER_INPUT_CHECK(lora.r > 0, "--qlora", "value", "QLoRA trains LoRA adapters over the quantized base: set --lora-r too");
+  if (value == "keep") {
+    lora.base_quant = BaseQuant::KeepFileTypes;
+    return;
+  }
+  static const std::pair<const char*, GgmlType> kTypes[] = {{"q4_0", GgmlType::Q4_0}, {"q4_1", GgmlType::Q4_1},
+                                                            {"q5_0", GgmlType::Q5_0}, {"q5_1", GgmlType::Q5_1},
+                                                            {"q8_0", GgmlType::Q8_0}};
+  for (const auto& [name, type] : kTypes)
+    if (value == name) {
+      lora.base_quant = BaseQuant::Quantize;
+      lora.base_quant_type = type;
+    }
 }
 
 LoaderOptions loader_options(const TrainConfig& t, LoaderMode mode, const Communicator& comm) {
@@ -145,6 +168,7 @@ int run(FinetuneFlags& f) {
   auto tokenizer = load_tokenizer(t.model_dir);
   f.lora.modules = parse_lora_targets(f.lora_targets);
   f.lora.seed = t.seed;
+  parse_qlora(f.qlora, f.lora);
   auto model = load_causal_lm(t.model_dir, t.device, t.compute_dtype, t.zero_stage == 1 ? comm->world_size() : 1,
                               f.lora);
   model->set_recompute(t.recompute);

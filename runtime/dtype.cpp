@@ -11,6 +11,7 @@ size_t dtype_size(DType t) {
     case DType::I32: return 4;
     case DType::BF16: return 2;
     case DType::F16: return 2;
+    case DType::U8: return 1;
   }
   return 0;
 }
@@ -21,6 +22,7 @@ const char* dtype_name(DType t) {
     case DType::I32: return "i32";
     case DType::BF16: return "bf16";
     case DType::F16: return "f16";
+    case DType::U8: return "u8";
   }
   return "?";
 }

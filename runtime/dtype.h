@@ -7,7 +7,8 @@
 
 namespace temper {
 
-enum class DType : uint8_t { F32, BF16, F16, I32 };
+// U8: raw bytes (quantized weight blocks); no arithmetic op takes it.
+enum class DType : uint8_t { F32, BF16, F16, I32, U8 };
 enum class Device : uint8_t { Cpu, Cuda };
 
 size_t dtype_size(DType t);

@@ -221,6 +221,31 @@ TEST_F(Cli, LoraFinetuneWritesAPeftAdapterThatReloads) {
   EXPECT_NE(bad.err.find("--lora-targets"), std::string::npos) << bad.err;
 }
 
+// QLoRA on the real SmolLM2 GGUF: the base projections stay in the file's Q4_1 blocks, adapters train
+// with dropout; since those blocks dequantize to exactly the weights `temper eval` loads, the
+// adapter evaluates to the run's validation loss.
+TEST_F(Cli, QloraKeepsTheGgufBlocksAndItsAdapterReloads) {
+  const std::string gguf = kSrc + "/.cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+  ASSERT_TRUE(fs::exists(gguf)) << "run tools/fetch_smollm2.sh";
+  const std::string out = tmp_ + "/qlora";
+  Result r = run("finetune --model " + gguf + " --train " + kTrain + " --valid " + kValid + " --output " + out +
+                     " --seq-len 32 --micro-batch 2 --max-steps 2 --eval-batches 2 --lr 1e-3 --progress off" +
+                     " --lora-r 4 --lora-alpha 8 --lora-dropout 0.1 --lora-targets q_proj,v_proj,down_proj --qlora keep",
+                 tmp_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("210 quantized projections"), std::string::npos) << r.err;
+  const auto summary = nlohmann::json::parse(r.out);
+  const auto config = nlohmann::json::parse(slurp(out + "/adapter_config.json"));
+  EXPECT_NEAR(double(config["lora_dropout"]), 0.1, 1e-6);
+  Result e = run("eval --model " + out + " --data " + kValid + " --seq-len 32 --batch 2 --max-batches 2", tmp_);
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NEAR(double(nlohmann::json::parse(e.out)["loss"]), double(summary["val_loss_end"]), 1e-5);
+  Result bad = run("finetune --model " + gguf + " --train " + kTrain + " --qlora q4_0", tmp_);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_TRUE(one_line(bad.err)) << bad.err;
+  EXPECT_NE(bad.err.find("--lora-r"), std::string::npos) << bad.err;
+}
+
 TEST_F(Cli, InspectListsTensorsAndParameterCount) {
   Result r = run("inspect " + kDemo, tmp_);
   ASSERT_EQ(r.code, 0) << r.err;

@@ -149,6 +149,8 @@ inline cudaDataType_t cuda_dtype(DType dt) {
       return CUDA_R_16F;
     case DType::I32:
       return CUDA_R_32I;
+    case DType::U8:
+      return CUDA_R_8U;
   }
   return CUDA_R_32F;
 }

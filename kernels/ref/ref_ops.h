@@ -3,6 +3,7 @@
 #pragma once
 #include "kernels/adamw.h"
 #include "kernels/matmul.h"
+#include "kernels/quantized_matmul.h"
 #include "runtime/tensor.h"
 
 namespace temper::ref {

@@ -18,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "models/io/gguf_dequant.h"
+#include "kernels/ggml_types.h"
 #include "models/io/gguf_metadata.h"
 #include "runtime/tensor.h"
 
@@ -54,7 +54,7 @@ class GgufFile {
   const GgufTensorInfo& info(const std::string& name) const;  // InputError when absent
 
   // The tensor dequantized to f32 on the CPU, shaped row-major (GGUF dims reversed: [ne0, ne1] ->
-  // {ne1, ne0}). InputError for types that cannot be dequantized (see gguf_dequant.h).
+  // {ne1, ne0}). InputError for types that cannot be dequantized (see kernels/ggml_types.h).
   Tensor load_f32(const std::string& name) const;
   // The tensor's bytes exactly as stored (quantized blocks), e.g. to keep a base model quantized.
   std::vector<uint8_t> raw(const std::string& name) const;

@@ -348,6 +348,7 @@ const char* safetensors_dtype_name(DType dtype) {
     case DType::BF16: return "BF16";
     case DType::F16: return "F16";
     case DType::I32: return "I32";
+    case DType::U8: return "U8";
   }
   return "?";
 }

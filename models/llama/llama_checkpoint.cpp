@@ -20,6 +20,27 @@ std::unique_ptr<LlamaModel> load_llama(const std::string& dir, Device device, DT
   return model;
 }
 
+namespace {
+
+// QLoRA: the projection weights are quantized to the store's type as they are read.
+void load_quantized_weights(LlamaModel& model, const SafetensorsFile& f, std::set<std::string>& used) {
+  QuantizedStore* q = model.quantized_base();
+  if (!q) return;
+  TEMPER_INPUT_CHECK(model.lora().base_quant == BaseQuant::Quantize, f.path(), "dtype",
+                     "an HF checkpoint has no quantized types to keep: name one to quantize to (e.g. --qlora q4_0)");
+  for (int id = 0; id < q->size(); ++id) {
+    const std::string& name = q->name(id);
+    TEMPER_INPUT_CHECK(f.contains(name), f.path(), name, "tensor missing from the checkpoint");
+    TEMPER_INPUT_CHECK(f.info(name).shape == q->shape(id), f.path(), name,
+                       "shape {} does not match config.json (expected {})", shape_str(f.info(name).shape),
+                       shape_str(q->shape(id)));
+    q->set_from_f32(id, f.load(name, DType::F32));
+    used.insert(name);
+  }
+}
+
+}  // namespace
+
 void load_llama_weights(LlamaModel& model, const std::string& file) {
   const SafetensorsFile f = SafetensorsFile::open(file);
   const ParameterStore& store = model.base_params();
@@ -33,13 +54,14 @@ void load_llama_weights(LlamaModel& model, const std::string& file) {
     store.master(id).copy_from(f.load(p.name, DType::F32));
     used.insert(p.name);
   }
+  load_quantized_weights(model, f, used);
   for (const std::string& name : f.names()) {
     const bool tied_head = name == "lm_head.weight" && model.config().tie_embeddings;
     const bool rotary_buffer = name.find("rotary_emb.inv_freq") != std::string::npos;
     TEMPER_INPUT_CHECK(used.count(name) || tied_head || rotary_buffer, file, name,
                        "unexpected tensor (not part of a {} with this config)", model.model_type());
   }
-  store.sync_compute_from_master();
+  model.finish_base_load();
 }
 
 void save_llama(const LlamaModel& model, const std::string& dir) {

@@ -23,18 +23,49 @@ int64_t positive(const GgufFile& f, const std::string& key) {
 }
 
 // llama.cpp stores q/k rows of each head as interleaved pairs for its rope; transformers keeps the
-// two halves apart: dst[h, p, j] = src[h, j, p] for p in {0, 1}, j < head_dim / 2.
-Tensor unpermute_rows(const Tensor& w, int64_t n_head) {
-  const int64_t rows = w.dim(0), cols = w.dim(1), hd = rows / n_head, half = hd / 2;
-  Tensor out = Tensor::empty(w.shape(), DType::F32);
+// two halves apart: dst row (h, p, j) = src row (h, j, p) for p in {0, 1}, j < head_dim / 2. Rows
+// are moved whole, so this works on f32 rows and on quantized rows (blocks never cross a row) alike.
+void unpermute_rows(const uint8_t* src, uint8_t* dst, int64_t rows, int64_t row_bytes, int64_t n_head) {
+  const int64_t hd = rows / n_head, half = hd / 2;
   for (int64_t h = 0; h < n_head; ++h)
     for (int64_t j = 0; j < half; ++j)
-      for (int64_t p = 0; p < 2; ++p) {
-        const float* src = w.data<float>() + (h * hd + j * 2 + p) * cols;
-        float* dst = out.data<float>() + (h * hd + p * half + j) * cols;
-        std::memcpy(dst, src, static_cast<size_t>(cols) * sizeof(float));
-      }
+      for (int64_t p = 0; p < 2; ++p)
+        std::memcpy(dst + (h * hd + p * half + j) * row_bytes, src + (h * hd + j * 2 + p) * row_bytes,
+                    static_cast<size_t>(row_bytes));
+}
+
+// The rope un-permutation for q_proj / k_proj (identity for every other tensor).
+int64_t rope_heads(const std::string& hf_name, const LlamaConfig& cfg) {
+  if (hf_name.find("q_proj.weight") != std::string::npos) return cfg.n_head;
+  if (hf_name.find("k_proj.weight") != std::string::npos) return cfg.n_kv_head;
+  return 0;
+}
+
+Tensor load_f32_unpermuted(const GgufFile& f, const std::string& name, int64_t heads) {
+  Tensor w = f.load_f32(name);
+  if (heads == 0) return w;
+  Tensor out = Tensor::empty(w.shape(), DType::F32);
+  unpermute_rows(static_cast<const uint8_t*>(w.raw()), static_cast<uint8_t*>(out.raw()), w.dim(0), w.dim(1) * 4, heads);
   return out;
+}
+
+// QLoRA: a projection weight into the quantized store, as the file's own blocks or re-quantized.
+void load_quantized(const GgufFile& f, const std::string& name, int64_t heads, QuantizedStore& q, int id,
+                    BaseQuant mode) {
+  const GgufTensorInfo& info = f.info(name);
+  TEMPER_INPUT_CHECK(info.shape() == q.shape(id), f.path(), name, "shape {} does not match the config ({})",
+                     shape_str(info.shape()), shape_str(q.shape(id)));
+  if (mode == BaseQuant::Quantize) return q.set_from_f32(id, load_f32_unpermuted(f, name, heads));
+  TEMPER_INPUT_CHECK(quantized_weight_supported(info.type, q.device()), f.path(), name,
+                     "{} cannot be kept quantized on {}: name a type to re-quantize to (e.g. --qlora q4_0)",
+                     info.type_name(), device_name(q.device()));
+  std::vector<uint8_t> bytes = f.raw(name);
+  if (heads > 0) {
+    std::vector<uint8_t> src = bytes;
+    unpermute_rows(src.data(), bytes.data(), q.shape(id)[0], static_cast<int64_t>(bytes.size()) / q.shape(id)[0],
+                   heads);
+  }
+  q.set_blocks(id, info.type, bytes);
 }
 
 }  // namespace
@@ -96,22 +127,29 @@ std::unique_ptr<LlamaModel> load_llama_gguf(const std::string& path, Device devi
   auto model = std::make_unique<LlamaModel>(cfg, device, compute_dtype, pad_to, master_copy, lora);
   model->set_source(path);
   const ParameterStore& store = model->base_params();
+  QuantizedStore* quantized = model->quantized_base();
   std::set<std::string> used;
   for (const std::string& name : f.names()) {
     const std::string hf = hf_name_from_gguf(name);
-    TEMPER_INPUT_CHECK(!hf.empty() && store.find(hf) >= 0, path, name, "unexpected tensor for this llama config");
-    const int id = store.find(hf);
-    Tensor w = f.load_f32(name);
-    TEMPER_INPUT_CHECK(w.shape() == store.info(id).shape, path, name, "shape {} does not match the config ({})",
-                       shape_str(w.shape()), shape_str(store.info(id).shape));
-    if (hf.find("q_proj.weight") != std::string::npos) w = unpermute_rows(w, cfg.n_head);
-    if (hf.find("k_proj.weight") != std::string::npos) w = unpermute_rows(w, cfg.n_kv_head);
-    store.master(id).copy_from(w);
+    const int qid = quantized && !hf.empty() ? quantized->find(hf) : -1;
+    TEMPER_INPUT_CHECK(!hf.empty() && (store.find(hf) >= 0 || qid >= 0), path, name,
+                       "unexpected tensor for this llama config");
     used.insert(hf);
+    if (qid >= 0) {
+      load_quantized(f, name, rope_heads(hf, cfg), *quantized, qid, lora.base_quant);
+      continue;
+    }
+    const int id = store.find(hf);
+    TEMPER_INPUT_CHECK(f.info(name).shape() == store.info(id).shape, path, name,
+                       "shape {} does not match the config ({})", shape_str(f.info(name).shape()),
+                       shape_str(store.info(id).shape));
+    store.master(id).copy_from(load_f32_unpermuted(f, name, rope_heads(hf, cfg)));
   }
   for (int id = 0; id < store.size(); ++id)
     TEMPER_INPUT_CHECK(used.count(store.info(id).name), path, store.info(id).name, "tensor missing from the GGUF file");
-  store.sync_compute_from_master();
+  for (int id = 0; quantized && id < quantized->size(); ++id)
+    TEMPER_INPUT_CHECK(used.count(quantized->name(id)), path, quantized->name(id), "tensor missing from the GGUF file");
+  model->finish_base_load();
   return model;
 }
 

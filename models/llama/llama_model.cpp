@@ -7,6 +7,7 @@
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "models/blocks/lm_loss.h"
+#include "runtime/logger.h"
 #include "runtime/nvtx.h"
 
 namespace temper {
@@ -14,6 +15,11 @@ namespace temper {
 LlamaModel::LlamaModel(const LlamaConfig& cfg, Device device, DType compute_dtype, int64_t pad_to,
                        MasterCopy master_copy, const LoraOptions& lora)
     : cfg_(cfg), lora_(lora) {
+  TEMPER_CHECK(lora.base_quant == BaseQuant::Off || lora.r > 0, "a quantized base (QLoRA) needs LoRA adapters (r > 0)");
+  TEMPER_CHECK(lora.dropout >= 0.f && lora.dropout < 1.f, "LoRA dropout {} is not in [0, 1)", lora.dropout);
+  dropout_.p = lora.dropout;
+  dropout_.seed = lora.seed * 0x9E3779B97F4A7C15ull + 0x5EEDull;
+  if (lora.base_quant != BaseQuant::Off) quantized_ = std::make_unique<QuantizedStore>(lora.base_quant_type, device);
   embed_ = store_.add("model.embed_tokens.weight", {cfg.vocab_size, cfg.hidden}, WeightDecay::Apply);
   LlamaBlockConfig bc;
   bc.attn = GqaConfig{cfg.hidden,
@@ -23,7 +29,7 @@ LlamaModel::LlamaModel(const LlamaConfig& cfg, Device device, DType compute_dtyp
                       cfg.qkv_bias ? Bias::With : Bias::Without,
                       cfg.o_bias ? Bias::With : Bias::Without,
                       std::make_shared<RopeCache>(llama_inv_freq(cfg)),
-                      LoraTargets{lora.r, lora.alpha, lora.modules, &adapters_}};
+                      LoraTargets{lora.r, lora.alpha, lora.modules, &adapters_, quantized_.get(), &dropout_}};
   bc.intermediate = cfg.intermediate;
   bc.mlp_bias = cfg.mlp_bias ? Bias::With : Bias::Without;
   bc.rms_eps = cfg.rms_eps;
@@ -46,6 +52,20 @@ LlamaModel::LlamaModel(const LlamaConfig& cfg, Device device, DType compute_dtyp
   store_.allocate(device, compute_dtype, 1, MasterCopy::AliasWhenF32, Grads::No);
   adapters_.allocate(device, compute_dtype, pad_to, master_copy);
   init_adapters();
+}
+
+void LlamaModel::finish_base_load() {
+  store_.sync_compute_from_master();
+  if (uses_lora()) store_.release_master();
+  const double mib = 1.0 / (1 << 20);
+  const double base = static_cast<double>(store_.compute_flat_padded().nbytes() + store_.master_bytes()) * mib;
+  if (!quantized_) {
+    log_info("base weights: {:.1f} MiB on {}", base, device_name(store_.device()));
+    return;
+  }
+  const double q = static_cast<double>(quantized_->nbytes()) * mib;
+  log_info("base weights: {:.1f} MiB on {} ({} quantized projections {:.1f} MiB, the rest {:.1f} MiB)", base + q,
+           device_name(store_.device()), quantized_->size(), q, base);
 }
 
 // PEFT's initialisation: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0, so the
@@ -79,6 +99,7 @@ Tensor LlamaModel::forward(const Tensor& tokens) {
   const Device dev = store_.device();
   const DType dt = store_.compute_dtype();
   ctx_ = Ctx();
+  dropout_.active = !evaluating_;
   ctx_.tokens = tokens.device() == dev ? tokens : tokens.to(dev);
   ctx_.x0 = Tensor::empty({b, t, c}, dt, dev);
   // No position table in Llama: the embedding op adds a zero one.
@@ -126,7 +147,14 @@ void LlamaModel::backward_from_dlogits() {
 }
 
 LossSum LlamaModel::evaluate(const Tensor& tokens, const Tensor& targets, int ignore_index) {
-  forward(tokens);
+  evaluating_ = true;  // no dropout
+  try {
+    forward(tokens);
+  } catch (...) {
+    evaluating_ = false;
+    throw;
+  }
+  evaluating_ = false;
   const LossSum r = cross_entropy(targets, ignore_index, 0.f, false);
   ctx_ = Ctx();
   stack_.clear();

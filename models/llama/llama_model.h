@@ -14,12 +14,19 @@
 
 namespace temper {
 
+// QLoRA: the base projections stay quantized on the device. KeepFileTypes = a GGUF file's own
+// block types (an HF checkpoint has none); Quantize = quantized to `base_quant_type` at load.
+enum class BaseQuant { Off, KeepFileTypes, Quantize };
+
 // LoRA: r > 0 freezes the base (no gradients) and trains adapters on the named projections.
 struct LoraOptions {
   int64_t r = 0;
   float alpha = 16.f;
   std::set<std::string> modules = {"q_proj", "v_proj"};  // PEFT's default for Llama
   uint64_t seed = 0;
+  float dropout = 0.f;  // PEFT's lora_dropout: on the adapters' inputs, while training only
+  BaseQuant base_quant = BaseQuant::Off;
+  GgmlType base_quant_type = GgmlType::Q4_0;
   float scale() const { return r > 0 ? alpha / static_cast<float>(r) : 0.f; }
 };
 
@@ -39,6 +46,11 @@ class LlamaModel : public CausalLm {
   // The base model's weights (what checkpoints load into and full checkpoints save).
   ParameterStore& base_params() { return store_; }
   const ParameterStore& base_params() const { return store_; }
+  // QLoRA's quantized projection weights (nullptr unless LoraOptions::base_quant is on).
+  QuantizedStore* quantized_base() { return quantized_.get(); }
+  // Loaders call this once every base weight is in: fills the compute copy, frees a frozen base's
+  // f32 master (kept on the host while loading) and logs the weights' device memory.
+  void finish_base_load();
   int64_t vocab_size() const override { return cfg_.vocab_size; }
   int64_t max_positions() const override { return cfg_.max_positions; }
   std::string model_type() const override { return cfg_.model_type; }
@@ -50,6 +62,7 @@ class LlamaModel : public CausalLm {
   // Full model in HF layout; under LoRA only the adapters, in PEFT's format.
   void save_pretrained(const std::string& dir) const override;
   void set_recompute(bool on) override { recompute_ = on ? Recompute::On : Recompute::Off; }
+  void set_rng_stream(uint64_t stream) override { dropout_.stream = stream; }
 
  private:
   struct Ctx {
@@ -66,6 +79,9 @@ class LlamaModel : public CausalLm {
   LoraOptions lora_;
   std::string source_;
   ParameterStore store_, adapters_;
+  std::unique_ptr<QuantizedStore> quantized_;
+  LoraDropout dropout_;  // read by every adapter; active during training forwards only
+  bool evaluating_ = false;
   int embed_ = -1, lm_head_ = -1, norm_first_ = -1;
   std::vector<LlamaBlock> blocks_;
   std::vector<std::pair<int, int>> block_param_ids_;

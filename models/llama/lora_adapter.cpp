@@ -27,7 +27,7 @@ void save_peft_adapter(const LlamaModel& model, const std::string& dir, const st
                         {"task_type", "CAUSAL_LM"},
                         {"r", lora.r},
                         {"lora_alpha", lora.alpha},
-                        {"lora_dropout", 0.0},
+                        {"lora_dropout", lora.dropout},
                         {"target_modules", std::vector<std::string>(lora.modules.begin(), lora.modules.end())},
                         {"bias", "none"},
                         {"fan_in_fan_out", false},
@@ -52,6 +52,8 @@ LoraOptions lora_options_from_peft(const std::string& dir) {
   o.alpha = j["lora_alpha"];
   o.modules.clear();
   for (const auto& m : j["target_modules"]) o.modules.insert(m.get<std::string>());
+  // lora_dropout is a training setting: a loaded adapter is used for inference (or trained again
+  // with its own --lora-dropout), so it is not taken over.
   return o;
 }
 

@@ -44,6 +44,8 @@ MPI_Datatype raw_type(DType t) {
       return MPI_FLOAT;
     case DType::I32:
       return MPI_INT;
+    case DType::U8:
+      return MPI_UINT8_T;
     case DType::BF16:
     case DType::F16:
       return MPI_UINT16_T;

@@ -64,6 +64,8 @@ ncclDataType_t nccl_type(DType t) {
       return ncclFloat16;
     case DType::I32:
       return ncclInt32;
+    case DType::U8:
+      return ncclUint8;
   }
   return ncclFloat;
 }

@@ -38,6 +38,9 @@ class CausalLm {
   virtual void save_pretrained(const std::string& dir) const = 0;
   // Activation recomputation: keep only each block's input and redo its forward in backward.
   virtual void set_recompute(bool on) = 0;
+  // Which random stream the next training forward's dropout masks come from (the trainer passes
+  // the global micro-step and rank, so a resumed run draws the masks an uninterrupted one would).
+  virtual void set_rng_stream(uint64_t /*stream*/) {}
 
   // Called by backward with each parameter id once its gradient for this micro-step is final
   // (the data-parallel reducer starts communicating buckets from it).

@@ -1,6 +1,8 @@
 // ParameterStore implementation: registration, flat allocation, views.
 #include "runtime/train/parameter_store.h"
 
+#include <algorithm>
+
 #include "kernels/elementwise.h"
 
 namespace temper {
@@ -28,15 +30,22 @@ void ParameterStore::allocate(Device device, DType compute_dtype, int64_t pad_to
   compute_dtype_ = compute_dtype;
   padded_ = (total_ + pad_to - 1) / pad_to * pad_to;
   master_range_ = {0, padded_};
-  master_ = Tensor::zeros({padded_}, DType::F32, device);
-  if (grads == Grads::Yes) grads_ = Tensor::zeros({padded_}, DType::F32, device);
   master_aliases_compute_ = compute_dtype == DType::F32 && master_copy == MasterCopy::AliasWhenF32;
+  const bool frozen_copy = grads == Grads::No && !master_aliases_compute_;
+  master_ = Tensor::zeros({padded_}, DType::F32, frozen_copy ? Device::Cpu : device);
+  if (grads == Grads::Yes) grads_ = Tensor::zeros({padded_}, DType::F32, device);
   compute_ = master_aliases_compute_ ? master_ : Tensor::zeros({padded_}, compute_dtype, device);
+}
+
+void ParameterStore::release_master() {
+  TEMPER_CHECK(!trainable(), "release_master: the master weights of a trained store are needed");
+  if (!master_aliases_compute_) master_ = Tensor();
 }
 
 Tensor ParameterStore::master_flat() const { return master_flat_padded().slice_flat(0, {total_}); }
 
 const Tensor& ParameterStore::master_flat_padded() const {
+  TEMPER_CHECK(master_.defined(), "the f32 master weights of this frozen store were released after loading");
   TEMPER_CHECK(!master_is_sharded(), "the master weights are sharded (ZeRO-1): gather them first");
   return master_;
 }
@@ -79,7 +88,18 @@ Tensor ParameterStore::grad(int id) const {
 
 void ParameterStore::sync_compute_from_master() const {
   if (master_aliases_compute_) return;
-  ops::cast(compute_.slice_flat(master_range_.begin, {master_range_.size()}), master_);
+  TEMPER_CHECK(master_.defined(), "sync_compute_from_master: the master weights were released");
+  if (master_.device() == device_) {
+    ops::cast(compute_.slice_flat(master_range_.begin, {master_range_.size()}), master_);
+    return;
+  }
+  // A frozen store's host master: through the device in chunks (a bounded f32 staging buffer).
+  constexpr int64_t kChunk = int64_t(1) << 24;
+  for (int64_t done = 0; done < master_range_.size(); done += kChunk) {
+    const int64_t n = std::min(kChunk, master_range_.size() - done);
+    const Tensor staged = master_.slice_flat(done, {n}).to(device_);
+    ops::cast(compute_.slice_flat(master_range_.begin + done, {n}), staged);
+  }
 }
 
 }  // namespace temper

@@ -72,13 +72,19 @@ class ParameterStore {
   Tensor master_slice(int64_t begin, int64_t n) const;
 
   bool master_aliases_compute() const { return master_aliases_compute_; }
+  // A frozen store (Grads::No) with a separate compute copy keeps its f32 master on the host, for
+  // loading only; release_master() then frees it (master() is an error afterwards).
+  void release_master();
   bool master_is_sharded() const { return master_range_.size() != padded_; }
   ShardRange master_range() const { return master_range_; }
   // Keep only `range` of the master (a separate master only); frees the rest.
   void shard_master(ShardRange range);
   // Install a whole master buffer [padded] again (e.g. gathered from the shards for a save).
   void set_whole_master(const Tensor& whole);
-  size_t master_bytes() const { return master_aliases_compute_ ? 0 : master_.nbytes(); }
+  // Bytes of a separate master on the store's device (0 when aliased, on the host or released).
+  size_t master_bytes() const {
+    return master_aliases_compute_ || !master_.defined() || master_.device() != device_ ? 0 : master_.nbytes();
+  }
 
   void zero_grads() const {
     if (grads_.defined()) grads_.zero_();

@@ -119,6 +119,8 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
   LossSum total;
   for (size_t i = 0; i < micro.size(); ++i) {
     reducer_.begin_backward(i + 1 == micro.size());
+    const uint64_t micro_step = static_cast<uint64_t>(step * cfg_.grad_accum) + i;
+    model_.set_rng_stream(micro_step * static_cast<uint64_t>(comm_.world_size()) + static_cast<uint64_t>(comm_.rank()));
     model_.forward(micro[i].tokens);
     const LossSum s = model_.backward(micro[i].targets, cfg_.ignore_index, dloss);
     total.sum += s.sum;

@@ -1,13 +1,13 @@
 // Dequantization of the K-quant super-blocks (256 elements, 16 or 8 sub-blocks with their own scale),
 // following ggml's layouts; the f32 operations match the gguf package's numpy code one for one, so
-// contraction into fused multiply-adds is off here too (see gguf_dequant.cpp).
+// contraction into fused multiply-adds is off here too (see ggml_dequant_ref.cpp).
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#include "models/io/gguf_dequant.h"
+#include "kernels/ggml_types.h"
 
 namespace temper::detail {
 

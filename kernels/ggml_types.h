@@ -67,8 +67,15 @@ inline const char* ggml_type_name(GgmlType t) { return ggml_type_traits(t).name;
 // `t` must be dequantizable (TEMPER_CHECK otherwise).
 void dequantize_row(GgmlType t, const uint8_t* src, int64_t n, float* dst);
 
+// The types quantize_row() writes: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0.
+bool ggml_quantizable(GgmlType t);
+// Quantizes `n` elements (a multiple of the block size) of `src` into `dst` (n / block_size * type_size
+// bytes), with ggml's reference quantizers (the same bytes as the gguf package's quantize). `t` must
+// be quantizable (TEMPER_CHECK otherwise).
+void quantize_row(GgmlType t, const float* src, int64_t n, uint8_t* dst);
+
 namespace detail {
-// One 256-element K-quant super-block (gguf_dequant_k.cpp).
+// One 256-element K-quant super-block (kernels/ref/ggml_dequant_k_ref.cpp).
 void dequantize_q2_k(const uint8_t* b, float* y);
 void dequantize_q3_k(const uint8_t* b, float* y);
 void dequantize_q4_k(const uint8_t* b, float* y);

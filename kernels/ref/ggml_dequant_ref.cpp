@@ -1,5 +1,5 @@
-// GGML type table and dequantization of the plain and 32-element block types (see gguf_dequant.h);
-// the K-quants are in gguf_dequant_k.cpp.
+// GGML type table and dequantization of the plain and 32-element block types (see kernels/ggml_types.h);
+// the K-quants are in ggml_dequant_k_ref.cpp.
 //
 // Bit-exactness with the gguf package: each output is computed with the same f32 operations in the
 // same order as its numpy code (e.g. Q4_1: (d * q) + m, two roundings). A fused multiply-add would
@@ -10,7 +10,7 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#include "models/io/gguf_dequant.h"
+#include "kernels/ggml_types.h"
 
 #include <cstring>
 
