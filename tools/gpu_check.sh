@@ -2,7 +2,8 @@
 # One-call GPU check for a session with a lent GPU: report the machine, check build dependencies,
 # configure and build the CUDA build (no MPI, no HDF5, sm_90), run the `gpu`-labelled tests, the op
 # tests under compute-sanitizer (memcheck, racecheck), then the rest of ctest, and print a short
-# summary last. Full logs go to $OUT (or build-gpu/gpu_check_logs).
+# summary last. Full logs go to $OUT (or build-gpu/gpu_check_logs). SANITIZE=0 skips the sanitizer
+# runs, REST=0 the non-GPU tests.
 #
 #   tools/gpu_check.sh                 # from the repository root
 #   DEPS_PREFIX=/path tools/gpu_check.sh   # extra install prefix for headers/CMake packages carried along
@@ -100,34 +101,36 @@ run_ctest() {  # $1 = label for the summary, rest = ctest arguments
 
 # compute-sanitizer over the op tests (memcheck: out-of-bounds/misaligned accesses; racecheck:
 # shared-memory races in the reduction kernels). SANITIZE=0 skips; each run is time-limited.
-run_sanitizer() {  # $1 = tool, $2 = seconds, $3 = gtest filter
-  local exe="$BUILD/tests/gpu_test_ops"
+run_sanitizer() {  # $1 = tool, $2 = seconds, $3 = gtest filter, $4 = test executable (gpu_test_ops)
+  local exe="$BUILD/tests/${4:-gpu_test_ops}" name="$1${4:+_$4}"
   if [[ "${SANITIZE:-1}" == 0 ]] || ! command -v compute-sanitizer >/dev/null || [[ ! -x "$exe" ]] ||
     ! nvidia-smi -L >/dev/null 2>&1; then
-    note "compute-sanitizer $1: skipped"
+    note "compute-sanitizer $name: skipped"
     return
   fi
   timeout "$2" compute-sanitizer --tool "$1" --error-exitcode 3 "$exe" --gtest_filter="$3" \
-    >"$LOG/sanitizer_$1.log" 2>&1
+    >"$LOG/sanitizer_$name.log" 2>&1
   local rc=$?
   if ((rc == 0)); then
-    note "compute-sanitizer $1: ok"
+    note "compute-sanitizer $name: ok"
   elif ((rc == 124)); then
-    note "compute-sanitizer $1: timed out after $2 s (see $LOG/sanitizer_$1.log)"
+    note "compute-sanitizer $name: timed out after $2 s (see $LOG/sanitizer_$name.log)"
   else
-    grep -E "=========|FAILED" "$LOG/sanitizer_$1.log" | head -n 30
+    grep -E "=========|FAILED" "$LOG/sanitizer_$name.log" | head -n 30
     STATUS=1
-    note "compute-sanitizer $1: FAILED rc=$rc (see $LOG/sanitizer_$1.log)"
+    note "compute-sanitizer $name: FAILED rc=$rc (see $LOG/sanitizer_$name.log)"
   fi
 }
 
 machine_info
 check_deps
 if configure_and_build; then
-  run_ctest gpu -L gpu
+  run_ctest gpu -L gpu --timeout 300
   run_sanitizer memcheck 240 '*'
   run_sanitizer racecheck 150 '*LayerNorm*:*CrossEntropy*:*BiasBackward*:*SumSquares*:*Attention*'
-  run_ctest rest -LE gpu
+  run_sanitizer memcheck 120 '*' gpu_test_quantized
+  run_sanitizer memcheck 60 '*' gpu_test_dropout
+  if [[ "${REST:-1}" == 1 ]]; then run_ctest rest -LE gpu -j"$JOBS"; else note "ctest rest: skipped (REST=0)"; fi
 else
   STATUS=1
 fi
