@@ -188,7 +188,8 @@ int run(FinetuneFlags& f) {
   const nlohmann::json summary = trainer.run();
   if (comm->rank() != 0) return 0;
   if (!summary.value("interrupted", false)) {  // an interrupted run wrote a checkpoint, not the model
-    remove_other_model_kind(t.output_dir, f.lora.r > 0);
+    const auto* llama = dynamic_cast<const LlamaModel*>(model.get());
+    remove_other_model_kind(t.output_dir, llama && llama->uses_lora());
     write_tokenizer_files(t.model_dir, *tokenizer, t.output_dir);
     log_info("fine-tuned model written to {}", t.output_dir);
   }

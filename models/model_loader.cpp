@@ -15,7 +15,9 @@ namespace {
 
 // A PEFT adapter directory: its base (adapter_config.json's base_model_name_or_path, relative paths
 // taken from the adapter directory) with the adapters loaded on top.
-std::unique_ptr<CausalLm> load_adapter_dir(const std::string& dir, Device device, DType compute_dtype, int64_t pad_to) {
+// Training settings that are not part of the adapter (dropout, a quantized base) come from `lora`.
+std::unique_ptr<CausalLm> load_adapter_dir(const std::string& dir, Device device, DType compute_dtype, int64_t pad_to,
+                                           const LoraOptions& lora) {
   const std::string path = (std::filesystem::path(dir) / "adapter_config.json").string();
   const nlohmann::json cfg = read_json_file(path);
   TEMPER_INPUT_CHECK(cfg.contains("base_model_name_or_path") && cfg["base_model_name_or_path"].is_string(), path,
@@ -23,7 +25,11 @@ std::unique_ptr<CausalLm> load_adapter_dir(const std::string& dir, Device device
   std::filesystem::path base = cfg["base_model_name_or_path"].get<std::string>();
   if (base.is_relative()) base = std::filesystem::path(dir) / base;
   TEMPER_INPUT_CHECK(std::filesystem::exists(base), path, "base_model_name_or_path", "{} does not exist", base.string());
-  auto model = load_causal_lm(base.string(), device, compute_dtype, pad_to, lora_options_from_peft(dir));
+  LoraOptions options = lora_options_from_peft(dir);
+  options.dropout = lora.dropout;
+  options.base_quant = lora.base_quant;
+  options.base_quant_type = lora.base_quant_type;
+  auto model = load_causal_lm(base.string(), device, compute_dtype, pad_to, options);
   load_peft_adapter(dynamic_cast<LlamaModel&>(*model), dir);
   return model;
 }
@@ -34,7 +40,7 @@ std::unique_ptr<CausalLm> load_causal_lm(const std::string& dir, Device device, 
                                          const LoraOptions& lora) {
   if (std::filesystem::exists(std::filesystem::path(dir) / "adapter_config.json") &&
       !std::filesystem::exists(std::filesystem::path(dir) / "config.json"))
-    return load_adapter_dir(dir, device, compute_dtype, pad_to);
+    return load_adapter_dir(dir, device, compute_dtype, pad_to, lora);
   if (dir.size() > 5 && dir.compare(dir.size() - 5, 5, ".gguf") == 0 && std::filesystem::is_regular_file(dir))
     return load_llama_gguf(dir, device, compute_dtype, pad_to, MasterCopy::AliasWhenF32, lora);
   TEMPER_INPUT_CHECK(std::filesystem::is_directory(dir), dir, "model directory", "not a directory");

@@ -223,14 +223,15 @@ TEST_F(Cli, LoraFinetuneWritesAPeftAdapterThatReloads) {
 
 // QLoRA on the real SmolLM2 GGUF: the base projections stay in the file's Q4_1 blocks, adapters train
 // with dropout; since those blocks dequantize to exactly the weights `temper eval` loads, the
-// adapter evaluates to the run's validation loss.
+// adapter evaluates to the run's validation loss. A resume must keep the dropout.
 TEST_F(Cli, QloraKeepsTheGgufBlocksAndItsAdapterReloads) {
   const std::string gguf = kSrc + "/.cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
   ASSERT_TRUE(fs::exists(gguf)) << "run tools/fetch_smollm2.sh";
   const std::string out = tmp_ + "/qlora";
   Result r = run("finetune --model " + gguf + " --train " + kTrain + " --valid " + kValid + " --output " + out +
                      " --seq-len 32 --micro-batch 2 --max-steps 2 --eval-batches 2 --lr 1e-3 --progress off" +
-                     " --lora-r 4 --lora-alpha 8 --lora-dropout 0.1 --lora-targets q_proj,v_proj,down_proj --qlora keep",
+                     " --lora-r 4 --lora-alpha 8 --lora-dropout 0.1 --lora-targets q_proj,v_proj,down_proj --qlora keep" +
+                     " --save-every 1",
                  tmp_);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("210 quantized projections"), std::string::npos) << r.err;
@@ -240,6 +241,13 @@ TEST_F(Cli, QloraKeepsTheGgufBlocksAndItsAdapterReloads) {
   Result e = run("eval --model " + out + " --data " + kValid + " --seq-len 32 --batch 2 --max-batches 2", tmp_);
   ASSERT_EQ(e.code, 0) << e.err;
   EXPECT_NEAR(double(nlohmann::json::parse(e.out)["loss"]), double(summary["val_loss_end"]), 1e-5);
+  // Resuming with another dropout would draw other masks: refused, naming the setting.
+  Result resume = run("finetune --model " + gguf + " --train " + kTrain + " --valid " + kValid + " --output " + out +
+                          " --seq-len 32 --micro-batch 2 --max-steps 3 --progress off --lora-r 4 --lora-alpha 8" +
+                          " --lora-dropout 0.2 --lora-targets q_proj,v_proj,down_proj --qlora keep --resume latest",
+                      tmp_);
+  EXPECT_NE(resume.code, 0);
+  EXPECT_NE(resume.err.find("training_settings"), std::string::npos) << resume.err;
   Result bad = run("finetune --model " + gguf + " --train " + kTrain + " --qlora q4_0", tmp_);
   EXPECT_NE(bad.code, 0);
   EXPECT_TRUE(one_line(bad.err)) << bad.err;

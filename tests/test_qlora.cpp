@@ -200,7 +200,7 @@ TEST(Qlora, SmolLM2KeepsItsQ4_1BlocksAndMatchesTheDequantizedModel) {
 }
 
 // Dropout on the adapters' inputs: the loss under fixed masks (a fixed rng stream) has the analytic
-// adapter gradients; evaluation ignores dropout; another stream draws other masks.
+// adapter gradients; evaluation and unarmed forwards ignore dropout; another stream draws other masks.
 TEST(LoraDropout, GradientsMatchFiniteDifferencesUnderFixedMasks) {
   const std::string plain = write_random_llama("temper_lora_dropout");
   LoraOptions lora = all_targets(2);
@@ -218,6 +218,8 @@ TEST(LoraDropout, GradientsMatchFiniteDifferencesUnderFixedMasks) {
   EXPECT_NE(with.logits, model->forward(kTokens).to_vector());
   model->set_rng_stream(11);
   EXPECT_EQ(with.logits, model->forward(kTokens).to_vector());  // same stream, same masks
+  // A forward the trainer did not arm (generation) never drops.
+  EXPECT_EQ(model->forward(kTokens).to_vector(), no_dropout->forward(kTokens).to_vector());
 
   const ParameterStore& a = model->params();
   const auto loss = [&] {

@@ -12,7 +12,8 @@ const char* const kLayerNames[][2] = {
     {"attn_q.weight", "self_attn.q_proj.weight"},      {"attn_k.weight", "self_attn.k_proj.weight"},
     {"attn_v.weight", "self_attn.v_proj.weight"},      {"attn_output.weight", "self_attn.o_proj.weight"},
     {"attn_q.bias", "self_attn.q_proj.bias"},          {"attn_k.bias", "self_attn.k_proj.bias"},
-    {"attn_v.bias", "self_attn.v_proj.bias"},          {"ffn_gate.weight", "mlp.gate_proj.weight"},
+    {"attn_v.bias", "self_attn.v_proj.bias"},          {"attn_output.bias", "self_attn.o_proj.bias"},
+    {"ffn_gate.weight", "mlp.gate_proj.weight"},
     {"ffn_up.weight", "mlp.up_proj.weight"},           {"ffn_down.weight", "mlp.down_proj.weight"},
 };
 
@@ -34,18 +35,21 @@ void unpermute_rows(const uint8_t* src, uint8_t* dst, int64_t rows, int64_t row_
                     static_cast<size_t>(row_bytes));
 }
 
-// The rope un-permutation for q_proj / k_proj (identity for every other tensor).
+// The rope un-permutation for q_proj / k_proj weights and biases (llama.cpp's converter permutes
+// both); identity for every other tensor.
 int64_t rope_heads(const std::string& hf_name, const LlamaConfig& cfg) {
-  if (hf_name.find("q_proj.weight") != std::string::npos) return cfg.n_head;
-  if (hf_name.find("k_proj.weight") != std::string::npos) return cfg.n_kv_head;
+  if (hf_name.find("q_proj.") != std::string::npos) return cfg.n_head;
+  if (hf_name.find("k_proj.") != std::string::npos) return cfg.n_kv_head;
   return 0;
 }
 
 Tensor load_f32_unpermuted(const GgufFile& f, const std::string& name, int64_t heads) {
   Tensor w = f.load_f32(name);
   if (heads == 0) return w;
+  const int64_t row_elems = w.ndim() == 2 ? w.dim(1) : 1;  // a bias: one element a row
   Tensor out = Tensor::empty(w.shape(), DType::F32);
-  unpermute_rows(static_cast<const uint8_t*>(w.raw()), static_cast<uint8_t*>(out.raw()), w.dim(0), w.dim(1) * 4, heads);
+  unpermute_rows(static_cast<const uint8_t*>(w.raw()), static_cast<uint8_t*>(out.raw()), w.dim(0), row_elems * 4,
+                 heads);
   return out;
 }
 
@@ -59,6 +63,12 @@ void load_quantized(const GgufFile& f, const std::string& name, int64_t heads, Q
   TEMPER_INPUT_CHECK(quantized_weight_supported(info.type, q.device()), f.path(), name,
                      "{} cannot be kept quantized on {}: name a type to re-quantize to (e.g. --qlora q4_0)",
                      info.type_name(), device_name(q.device()));
+  if (info.type == GgmlType::F32 && q.device() == Device::Cuda) {  // bf16, as plain LoRA's compute copy
+    const Tensor w = load_f32_unpermuted(f, name, heads);
+    std::vector<uint8_t> bytes(static_cast<size_t>(w.numel() * 2));
+    quantize_row(GgmlType::BF16, w.data<float>(), w.numel(), bytes.data());
+    return q.set_blocks(id, GgmlType::BF16, bytes);
+  }
   std::vector<uint8_t> bytes = f.raw(name);
   if (heads > 0) {
     std::vector<uint8_t> src = bytes;
@@ -117,6 +127,7 @@ LlamaConfig llama_config_from_gguf(const GgufFile& f) {
   c.bos_token_id = static_cast<int>(m.get_int_or("tokenizer.ggml.bos_token_id", -1));
   c.eos_token_id = static_cast<int>(m.get_int_or("tokenizer.ggml.eos_token_id", -1));
   c.qkv_bias = f.contains("blk.0.attn_q.bias");
+  c.o_bias = f.contains("blk.0.attn_output.bias");
   return c;
 }
 

@@ -19,7 +19,9 @@ LlamaModel::LlamaModel(const LlamaConfig& cfg, Device device, DType compute_dtyp
   TEMPER_CHECK(lora.dropout >= 0.f && lora.dropout < 1.f, "LoRA dropout {} is not in [0, 1)", lora.dropout);
   dropout_.p = lora.dropout;
   dropout_.seed = lora.seed * 0x9E3779B97F4A7C15ull + 0x5EEDull;
-  if (lora.base_quant != BaseQuant::Off) quantized_ = std::make_unique<QuantizedStore>(lora.base_quant_type, device);
+  if (lora.base_quant != BaseQuant::Off)  // keep: the file's own block sizes are checked when stored
+    quantized_ = std::make_unique<QuantizedStore>(
+        lora.base_quant == BaseQuant::Quantize ? lora.base_quant_type : GgmlType::F32, device);
   embed_ = store_.add("model.embed_tokens.weight", {cfg.vocab_size, cfg.hidden}, WeightDecay::Apply);
   LlamaBlockConfig bc;
   bc.attn = GqaConfig{cfg.hidden,
@@ -85,6 +87,12 @@ void LlamaModel::init_adapters() {
   adapters_.sync_compute_from_master();
 }
 
+nlohmann::json LlamaModel::training_settings() const {
+  if (!uses_lora()) return nlohmann::json::object();
+  const char* quant[] = {"off", "keep", ggml_type_name(lora_.base_quant_type)};
+  return {{"lora_dropout", lora_.dropout}, {"qlora", quant[static_cast<int>(lora_.base_quant)]}};
+}
+
 double LlamaModel::train_flops_per_token(int64_t seq_len) const {
   return 6.0 * static_cast<double>(cfg_.num_parameters()) +
          6.0 * cfg_.n_layer * seq_len * cfg_.n_head * cfg_.head_dim;
@@ -99,7 +107,8 @@ Tensor LlamaModel::forward(const Tensor& tokens) {
   const Device dev = store_.device();
   const DType dt = store_.compute_dtype();
   ctx_ = Ctx();
-  dropout_.active = !evaluating_;
+  dropout_.active = dropout_armed_;  // a training forward; backward and recomputation keep it
+  dropout_armed_ = false;
   ctx_.tokens = tokens.device() == dev ? tokens : tokens.to(dev);
   ctx_.x0 = Tensor::empty({b, t, c}, dt, dev);
   // No position table in Llama: the embedding op adds a zero one.
@@ -120,6 +129,7 @@ LossSum LlamaModel::backward(const Tensor& targets, int ignore_index, float dlos
   TEMPER_NVTX("llama.backward");
   const LossSum r = cross_entropy(targets, ignore_index, dloss, true);
   backward_from_dlogits();
+  dropout_.active = false;
   ctx_ = Ctx();
   stack_.clear();
   return r;
@@ -147,14 +157,8 @@ void LlamaModel::backward_from_dlogits() {
 }
 
 LossSum LlamaModel::evaluate(const Tensor& tokens, const Tensor& targets, int ignore_index) {
-  evaluating_ = true;  // no dropout
-  try {
-    forward(tokens);
-  } catch (...) {
-    evaluating_ = false;
-    throw;
-  }
-  evaluating_ = false;
+  dropout_armed_ = false;  // no dropout
+  forward(tokens);
   const LossSum r = cross_entropy(targets, ignore_index, 0.f, false);
   ctx_ = Ctx();
   stack_.clear();

@@ -62,7 +62,12 @@ class LlamaModel : public CausalLm {
   // Full model in HF layout; under LoRA only the adapters, in PEFT's format.
   void save_pretrained(const std::string& dir) const override;
   void set_recompute(bool on) override { recompute_ = on ? Recompute::On : Recompute::Off; }
-  void set_rng_stream(uint64_t stream) override { dropout_.stream = stream; }
+  nlohmann::json training_settings() const override;
+  // Arms LoRA dropout for the next forward (and its backward): only the trainer's forwards drop.
+  void set_rng_stream(uint64_t stream) override {
+    dropout_.stream = stream;
+    dropout_armed_ = true;
+  }
 
  private:
   struct Ctx {
@@ -81,7 +86,7 @@ class LlamaModel : public CausalLm {
   ParameterStore store_, adapters_;
   std::unique_ptr<QuantizedStore> quantized_;
   LoraDropout dropout_;  // read by every adapter; active during training forwards only
-  bool evaluating_ = false;
+  bool dropout_armed_ = false;
   int embed_ = -1, lm_head_ = -1, norm_first_ = -1;
   std::vector<LlamaBlock> blocks_;
   std::vector<std::pair<int, int>> block_param_ids_;

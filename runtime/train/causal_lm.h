@@ -3,6 +3,7 @@
 // models implement it: forward, loss + backward, parameters, save.
 #pragma once
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "runtime/train/parameter_store.h"
@@ -38,9 +39,13 @@ class CausalLm {
   virtual void save_pretrained(const std::string& dir) const = 0;
   // Activation recomputation: keep only each block's input and redo its forward in backward.
   virtual void set_recompute(bool on) = 0;
-  // Which random stream the next training forward's dropout masks come from (the trainer passes
-  // the global micro-step and rank, so a resumed run draws the masks an uninterrupted one would).
+  // Marks the next forward as a training forward (dropout on) and names the random stream its
+  // masks come from (the trainer passes the global micro-step and rank, so a resumed run draws the
+  // masks an uninterrupted one would). Other forwards (evaluation, generation) never drop.
   virtual void set_rng_stream(uint64_t /*stream*/) {}
+  // Settings that change what training computes beyond the parameters (LoRA dropout, a quantized
+  // base): recorded in checkpoints, and a resume must match them.
+  virtual nlohmann::json training_settings() const { return nlohmann::json::object(); }
 
   // Called by backward with each parameter id once its gradient for this micro-step is final
   // (the data-parallel reducer starts communicating buckets from it).

@@ -51,6 +51,7 @@ const Tensor& ParameterStore::master_flat_padded() const {
 }
 
 Tensor ParameterStore::master_slice(int64_t begin, int64_t n) const {
+  TEMPER_CHECK(master_.defined(), "the f32 master weights of this frozen store were released after loading");
   TEMPER_CHECK(begin >= master_range_.begin && begin + n <= master_range_.end,
                "master elements [{}, {}) outside this rank's [{}, {})", begin, begin + n, master_range_.begin,
                master_range_.end);

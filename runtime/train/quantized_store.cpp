@@ -8,8 +8,8 @@ namespace temper {
 int QuantizedStore::add(const std::string& name, int64_t out, int64_t in) {
   TEMPER_CHECK(find(name) < 0, "duplicate quantized weight {}", name);
   const GgmlTypeTraits& t = ggml_type_traits(type_);
-  TEMPER_CHECK(in % t.block_size == 0, "{} [{}, {}]: rows of {} elements cannot be cut into {} blocks of {}", name,
-               out, in, in, t.name, t.block_size);
+  TEMPER_CHECK(in % t.block_size == 0, "{} [{}, {}]: rows of {} elements cannot be cut into {} blocks of {} (choose "
+               "another --qlora type)", name, out, in, in, t.name, t.block_size);
   entries_.push_back({name, out, in, QuantizedWeight()});
   return size() - 1;
 }

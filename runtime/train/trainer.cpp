@@ -66,7 +66,8 @@ nlohmann::json Trainer::run_geometry() const {
   return {{"model_type", model_.model_type()}, {"num_parameters", model_.params().numel()},
           {"seq_len", cfg_.seq_len},           {"micro_batch", cfg_.micro_batch},
           {"grad_accum", cfg_.grad_accum},     {"total_steps", total_steps_},
-          {"seed", cfg_.seed},                 {"world_size", comm_.world_size()}};
+          {"seed", cfg_.seed},                 {"world_size", comm_.world_size()},
+          {"training_settings", model_.training_settings()}};
 }
 
 void Trainer::restore() {
@@ -79,6 +80,7 @@ void Trainer::restore() {
                  s.run[key].dump());
       continue;
     }
+    if (key == "training_settings" && !s.run.contains(key) && value.empty()) continue;  // older checkpoints
     TEMPER_INPUT_CHECK(s.run.contains(key) && s.run[key] == value, cfg_.resume, "run." + key,
                        "checkpoint has {}, this run has {} (resume with the same settings)",
                        s.run.contains(key) ? s.run[key].dump() : "nothing", value.dump());
