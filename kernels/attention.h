@@ -11,13 +11,23 @@ void attention_forward(const Tensor& out, const Tensor& att, const Tensor& qkv, 
 // dqkv[B,T,3C] overwritten, from dout[B,T,C], qkv and att of the forward.
 void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& att, int n_head);
 
-// Grouped-query causal attention (Llama, Mistral, Qwen2): separate q[B,T,NH*HS], k, v[B,T,NKV*HS];
-// query head h uses key/value head h / (NH/NKV). out[B,T,NH*HS]; att[B,NH,T,T] as above.
+// Which keys each query sees. Causal: keys j <= i (decoders); Bidirectional: every key (encoders).
+// key_lengths (i32 [B] on the op's device, optional): also only keys j < key_lengths[b] (padding).
+// A query that sees no key gets a zero output row and zero gradients (never NaN).
+enum class AttnCausality { Causal, Bidirectional };
+struct AttentionMask {
+  AttnCausality causality = AttnCausality::Causal;
+  Tensor key_lengths;
+};
+
+// Grouped-query attention (Llama, Mistral, Qwen2; BERT with NKV = NH, bidirectional, padded):
+// separate q[B,T,NH*HS], k, v[B,T,NKV*HS]; query head h uses key/value head h / (NH/NKV).
+// out[B,T,NH*HS]; att[B,NH,T,T] receives the probabilities (zero where masked).
 void attention_forward_gqa(const Tensor& out, const Tensor& att, const Tensor& q, const Tensor& k, const Tensor& v,
-                           int n_head, int n_kv_head);
+                           int n_head, int n_kv_head, const AttentionMask& mask = AttentionMask());
 // dq, dk, dv overwritten (dk/dv sum over the query heads sharing a kv head).
 void attention_backward_gqa(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
                             const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& att, int n_head,
-                            int n_kv_head);
+                            int n_kv_head, const AttentionMask& mask = AttentionMask());
 
 }  // namespace temper::ops

@@ -47,9 +47,11 @@ void layernorm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& d
   TEMPER_DISPATCH(x, layernorm_backward(dx, dweight, dbias, dy, x, weight, mean, rstd));
 }
 
-void gelu_forward(const Tensor& out, const Tensor& x) { TEMPER_DISPATCH(x, gelu_forward(out, x)); }
-void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
-  TEMPER_DISPATCH(x, gelu_backward(dx, dout, x));
+void gelu_forward(const Tensor& out, const Tensor& x, GeluKind kind) {
+  TEMPER_DISPATCH(x, gelu_forward(out, x, kind));
+}
+void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x, GeluKind kind) {
+  TEMPER_DISPATCH(x, gelu_backward(dx, dout, x, kind));
 }
 
 void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte, const Tensor& wpe) {
@@ -104,14 +106,25 @@ void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout,
   TEMPER_DISPATCH(gate, swiglu_backward(dgate, dup, dout, gate, up));
 }
 
+// The key lengths must sit where the op runs and give one length per sequence.
+void check_key_lengths(const AttentionMask& mask, const Tensor& q, const char* op) {
+  const Tensor& l = mask.key_lengths;
+  if (!l.defined()) return;
+  TEMPER_CHECK(l.dtype() == DType::I32 && l.ndim() == 1 && l.dim(0) == q.dim(0) && l.device() == q.device(),
+               "{}: key_lengths must be i32 [{}] on {}, got {} {} on {}", op, q.dim(0), device_name(q.device()),
+               dtype_name(l.dtype()), shape_str(l.shape()), device_name(l.device()));
+}
+
 void attention_forward_gqa(const Tensor& out, const Tensor& att, const Tensor& q, const Tensor& k, const Tensor& v,
-                           int n_head, int n_kv_head) {
-  TEMPER_DISPATCH(q, attention_forward_gqa(out, att, q, k, v, n_head, n_kv_head));
+                           int n_head, int n_kv_head, const AttentionMask& mask) {
+  check_key_lengths(mask, q, "attention_forward_gqa");
+  TEMPER_DISPATCH(q, attention_forward_gqa(out, att, q, k, v, n_head, n_kv_head, mask));
 }
 void attention_backward_gqa(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
                             const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& att, int n_head,
-                            int n_kv_head) {
-  TEMPER_DISPATCH(q, attention_backward_gqa(dq, dk, dv, dout, q, k, v, att, n_head, n_kv_head));
+                            int n_kv_head, const AttentionMask& mask) {
+  check_key_lengths(mask, q, "attention_backward_gqa");
+  TEMPER_DISPATCH(q, attention_backward_gqa(dq, dk, dv, dout, q, k, v, att, n_head, n_kv_head, mask));
 }
 
 }  // namespace temper::ops

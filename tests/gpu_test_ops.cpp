@@ -294,22 +294,24 @@ const int64_t kElementwiseSizes[] = {1, 7, 33, 4099, 100003, (int64_t{1} << 24) 
 TEST(GpuOps, Gelu) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(7);
-  for (DType dt : kActDtypes)
-    for (int64_t n : kElementwiseSizes) {
-      const Tensor x = input({n}, rng, dt, -5.f, 5.f), dout = input({n}, rng, dt);
-      Tensor out = Tensor::empty({n}, DType::F32), dx = Tensor::empty({n}, DType::F32);
-      ref::gelu_forward(out, x);
-      ref::gelu_backward(dx, dout, x);
-      const Tensor d_x = to_device(x, dt), d_out = Tensor::empty({n}, dt, Device::Cuda);
-      const Tensor d_dx = Tensor::empty({n}, dt, Device::Cuda);
-      ops::gelu_forward(d_out, d_x);
-      ops::gelu_backward(d_dx, to_device(dout, dt), d_x);
-      expect_close(d_out, out, fmt::format("gelu_forward n={} {}", n, name(dt)));
-      expect_close(d_dx, dx, fmt::format("gelu_backward n={} {}", n, name(dt)));
-      const Tensor d_inplace = to_device(dout, dt);  // dx aliases dout, as in Mlp::backward
-      ops::gelu_backward(d_inplace, d_inplace, d_x);
-      expect_close(d_inplace, dx, fmt::format("gelu_backward in place n={} {}", n, name(dt)));
-    }
+  for (ops::GeluKind kind : {ops::GeluKind::Tanh, ops::GeluKind::Erf})
+    for (DType dt : kActDtypes)
+      for (int64_t n : kElementwiseSizes) {
+        const std::string what = fmt::format("n={} {} {}", n, name(dt), kind == ops::GeluKind::Erf ? "erf" : "tanh");
+        const Tensor x = input({n}, rng, dt, -5.f, 5.f), dout = input({n}, rng, dt);
+        Tensor out = Tensor::empty({n}, DType::F32), dx = Tensor::empty({n}, DType::F32);
+        ref::gelu_forward(out, x, kind);
+        ref::gelu_backward(dx, dout, x, kind);
+        const Tensor d_x = to_device(x, dt), d_out = Tensor::empty({n}, dt, Device::Cuda);
+        const Tensor d_dx = Tensor::empty({n}, dt, Device::Cuda);
+        ops::gelu_forward(d_out, d_x, kind);
+        ops::gelu_backward(d_dx, to_device(dout, dt), d_x, kind);
+        expect_close(d_out, out, "gelu_forward " + what);
+        expect_close(d_dx, dx, "gelu_backward " + what);
+        const Tensor d_inplace = to_device(dout, dt);  // dx aliases dout, as in Mlp::backward
+        ops::gelu_backward(d_inplace, d_inplace, d_x, kind);
+        expect_close(d_inplace, dx, "gelu_backward in place " + what);
+      }
 }
 
 // ---- embedding ----

@@ -237,7 +237,7 @@ TEST(GpuOpsLlama, GqaAttentionForward) {
     for (const GqaCase& g : kGqaCases) {
       const GqaInputs in = gqa_inputs(g, rng, dt);
       Tensor out = Tensor::empty(in.q.shape(), DType::F32), att = Tensor::empty({g.b, g.nh, g.t, g.t}, DType::F32);
-      ref::attention_forward_gqa(out, att, in.q, in.k, in.v, g.nh, g.nkv);
+      ref::attention_forward_gqa(out, att, in.q, in.k, in.v, g.nh, g.nkv, ops::AttentionMask());
       const Tensor d_out = to_device(random_host(out.shape(), rng), dt);  // garbage: must be overwritten
       const Tensor d_att = to_device(random_host(att.shape(), rng), dt);
       ops::attention_forward_gqa(d_out, d_att, to_device(in.q, dt), to_device(in.k, dt), to_device(in.v, dt), g.nh,
@@ -255,11 +255,11 @@ TEST(GpuOpsLlama, GqaAttentionBackward) {
       const GqaInputs in = gqa_inputs(g, rng, dt);
       const Tensor dout = input(in.q.shape(), rng, dt);
       Tensor out = Tensor::empty(in.q.shape(), DType::F32), att = Tensor::empty({g.b, g.nh, g.t, g.t}, DType::F32);
-      ref::attention_forward_gqa(out, att, in.q, in.k, in.v, g.nh, g.nkv);
+      ref::attention_forward_gqa(out, att, in.q, in.k, in.v, g.nh, g.nkv, ops::AttentionMask());
       if (dt == DType::BF16) att = round_bf16(att);  // both sides use the probabilities the GPU would store
       Tensor dq = Tensor::empty(in.q.shape(), DType::F32), dk = Tensor::empty(in.k.shape(), DType::F32);
       Tensor dv = Tensor::empty(in.v.shape(), DType::F32);
-      ref::attention_backward_gqa(dq, dk, dv, dout, in.q, in.k, in.v, att, g.nh, g.nkv);
+      ref::attention_backward_gqa(dq, dk, dv, dout, in.q, in.k, in.v, att, g.nh, g.nkv, ops::AttentionMask());
       const Tensor d_dq = to_device(random_host(dq.shape(), rng), dt);  // garbage: must be overwritten
       const Tensor d_dk = to_device(random_host(dk.shape(), rng), dt);
       const Tensor d_dv = to_device(random_host(dv.shape(), rng), dt);

@@ -111,6 +111,23 @@ TEST(OpsCpu, GeluBackward) {
   expect_fd(x, dx, loss, 1e-3);
 }
 
+// BERT's exact GELU: 0.5 x (1 + erf(x / sqrt 2)) against std::erf in double, derivative by differences.
+TEST(OpsCpu, GeluErfForwardBackward) {
+  Tensor x = randn({3, 7}, 3, 2.f), g = randn({3, 7}, 4), out = Tensor::empty({3, 7}, DType::F32);
+  auto loss = [&] {
+    ops::gelu_forward(out, x, ops::GeluKind::Erf);
+    return dot(out, g);
+  };
+  loss();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double v = x.data<float>()[i];
+    EXPECT_NEAR(out.data<float>()[i], 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))), 1e-6);
+  }
+  Tensor dx = Tensor::empty({3, 7}, DType::F32);
+  ops::gelu_backward(dx, g, x, ops::GeluKind::Erf);
+  expect_fd(x, dx, loss, 1e-3);
+}
+
 TEST(OpsCpu, EmbeddingForwardBackward) {
   const int64_t b = 2, t = 3, c = 4, v = 6, p = 5;
   Tensor tok = Tensor::from_i32({1, 5, 1, 0, 2, 5}, {b, t});

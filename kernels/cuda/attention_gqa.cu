@@ -1,9 +1,11 @@
-// CUDA grouped-query causal attention (Llama, Mistral, Qwen2; reference path, bf16 or f32).
+// CUDA grouped-query attention (Llama, Mistral, Qwen2: causal; BERT: bidirectional with per-sequence
+// key lengths; reference path, bf16 or f32).
 // q[B,T,NH*HS] is split into [B,NH,T,HS] and k, v[B,T,NKV*HS] into [B,NKV,T,HS]. Query head h
 // uses kv head h / G (G = NH/NKV), so the G query heads of one kv head are adjacent: viewed as
 // [B*NKV, G*T, HS], each kv head's queries form one GEMM operand and no kv copy is repeated.
 // Forward: preatt[B*NKV, G*T, T] = q k^T / sqrt(HS) (f32, one strided-batched GEMM over B*NKV);
-// causal softmax per row into att[B,NH,T,T] (the same memory; row (b*NH + h)*T + i keeps j <= i);
+// masked softmax per row into att[B,NH,T,T] (row (b*NH + h)*T + i keeps the keys j < visible(i, b):
+// j <= i when causal, j < key_lengths[b] when lengths are given; a row seeing none is zeros);
 // y = att v; y merged back into out. Backward: datt = dy v^T (f32); dv = att^T dy and
 // dk = dpre^T q contract over G*T, so the sums over the query heads sharing a kv head come out of
 // the GEMM itself (no atomics, deterministic); dq = dpre k. dq, dk, dv are overwritten.
@@ -55,39 +57,58 @@ __global__ void merge_heads_kernel(T* dst, const T* src, HeadLayout l) {
   }
 }
 
-// att[row, :] = causal softmax of preatt[row, :]; position i = row % T keeps columns j <= i.
+// The mask as the softmax kernels see it: rows of att are (b * NH + h) * T + i.
+struct RowMask {
+  bool causal;
+  const int32_t* key_lengths;  // [B] or null
+  int64_t rows_per_batch;      // NH * T
+  __device__ int visible(int64_t row, int t_len) const {
+    int n = causal ? static_cast<int>(row % t_len) + 1 : t_len;
+    if (key_lengths) n = min(n, max(0, key_lengths[row / rows_per_batch]));
+    return n;
+  }
+};
+
+// att[row, :] = softmax of preatt[row, :] over the visible keys j < n, zeros elsewhere.
 template <class T>
-__global__ void gqa_softmax_kernel(T* att, const float* preatt, int64_t rows, int t_len) {
+__global__ void gqa_softmax_kernel(T* att, const float* preatt, int64_t rows, int t_len, RowMask mask) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= rows) return;  // whole warp leaves together
-  const int i = static_cast<int>(row % t_len);
+  const int n = mask.visible(row, t_len);
   const float* p = preatt + row * t_len;
   float m = -INFINITY;
-  for (int j = lane; j <= i; j += 32) m = fmaxf(m, p[j]);
+  for (int j = lane; j < n; j += 32) m = fmaxf(m, p[j]);
   m = warp_reduce(m, MaxOp{});
   float s = 0.f;
-  for (int j = lane; j <= i; j += 32) s += expf(p[j] - m);
-  const float inv = 1.f / warp_reduce(s, SumOp{});
+  for (int j = lane; j < n; j += 32) s += expf(p[j] - m);
+  s = warp_reduce(s, SumOp{});
+  const float inv = n > 0 ? 1.f / s : 0.f;
   T* a = att + row * t_len;
-  for (int j = lane; j < t_len; j += 32) a[j] = from_f32<T>(j <= i ? expf(p[j] - m) * inv : 0.f);
+  for (int j = lane; j < t_len; j += 32) a[j] = from_f32<T>(j < n ? expf(p[j] - m) * inv : 0.f);
 }
 
-// dpre[row, j] = att[row, j] * (datt[row, j] - sum_k att[row, k] datt[row, k]) * scale for j <= i, else 0.
+// dpre[row, j] = att[row, j] * (datt[row, j] - sum_k att[row, k] datt[row, k]) * scale for j < n, else 0.
 template <class T>
 __global__ void gqa_softmax_backward_kernel(T* dpre, const T* att, const float* datt, int64_t rows, int t_len,
-                                            float scale) {
+                                            float scale, RowMask mask) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= rows) return;
-  const int i = static_cast<int>(row % t_len);
+  const int n = mask.visible(row, t_len);
   const T* a = att + row * t_len;
   const float* g = datt + row * t_len;
   float dot = 0.f;
-  for (int j = lane; j <= i; j += 32) dot += to_f32(a[j]) * g[j];
+  for (int j = lane; j < n; j += 32) dot += to_f32(a[j]) * g[j];
   dot = warp_reduce(dot, SumOp{});
   T* d = dpre + row * t_len;
-  for (int j = lane; j < t_len; j += 32) d[j] = from_f32<T>(j <= i ? to_f32(a[j]) * (g[j] - dot) * scale : 0.f);
+  for (int j = lane; j < t_len; j += 32) d[j] = from_f32<T>(j < n ? to_f32(a[j]) * (g[j] - dot) * scale : 0.f);
+}
+
+RowMask row_mask(const AttentionMask& mask, int64_t nh, int64_t t) {
+  const Tensor& l = mask.key_lengths;
+  return {mask.causality == AttnCausality::Causal, l.defined() ? static_cast<const int32_t*>(l.raw()) : nullptr,
+          nh * t};
 }
 
 // One row-major operand of a strided-batched GEMM: rows x cols per batch entry, `stride` apart.
@@ -142,13 +163,13 @@ float attention_scale(const GqaDims& d) { return 1.f / std::sqrt(static_cast<flo
 
 template <class T>
 void forward_impl(const Tensor& out, const Tensor& att, const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                  const GqaDims& d) {
+                  const GqaDims& d, const AttentionMask& mask) {
   const Tensor q = split<T>(q_in, d.nh, d), k = split<T>(k_in, d.nkv, d), v = split<T>(v_in, d.nkv, d);
   const Tensor preatt = Tensor::empty({d.b, d.nh, d.t, d.t}, DType::F32, Device::Cuda);
   gemm_rm(preatt.raw(), CUDA_R_32F, d.group() * d.t * d.t, queries(q, d), false, keys(k, d), true, attention_scale(d),
           d.batches());
   gqa_softmax_kernel<<<softmax_blocks(d.rows()), 32 * kWarpsPerBlock, 0, compute_stream()>>>(
-      mptr<T>(att), cptr<float>(preatt), d.rows(), static_cast<int>(d.t));
+      mptr<T>(att), cptr<float>(preatt), d.rows(), static_cast<int>(d.t), row_mask(mask, d.nh, d.t));
   TEMPER_CUDA_LAUNCH_CHECK();
   const Tensor y = Tensor::empty(q.shape(), q.dtype(), Device::Cuda);
   gemm_rm(y.raw(), cuda_dtype(y.dtype()), d.group() * d.t * d.hs, scores(att, d), false, keys(v, d), false, 1.f,
@@ -158,7 +179,8 @@ void forward_impl(const Tensor& out, const Tensor& att, const Tensor& q_in, cons
 
 template <class T>
 void backward_impl(const Tensor& dq_out, const Tensor& dk_out, const Tensor& dv_out, const Tensor& dout,
-                   const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& att, const GqaDims& d) {
+                   const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& att, const GqaDims& d,
+                   const AttentionMask& mask) {
   const Tensor q = split<T>(q_in, d.nh, d), k = split<T>(k_in, d.nkv, d), v = split<T>(v_in, d.nkv, d);
   const Tensor dy = split<T>(dout, d.nh, d);
   const cudaDataType_t type = cuda_dtype(q.dtype());
@@ -166,7 +188,8 @@ void backward_impl(const Tensor& dq_out, const Tensor& dk_out, const Tensor& dv_
   gemm_rm(datt.raw(), CUDA_R_32F, d.group() * d.t * d.t, queries(dy, d), false, keys(v, d), true, 1.f, d.batches());
   const Tensor dpre = Tensor::empty(att.shape(), att.dtype(), Device::Cuda);
   gqa_softmax_backward_kernel<<<softmax_blocks(d.rows()), 32 * kWarpsPerBlock, 0, compute_stream()>>>(
-      mptr<T>(dpre), cptr<T>(att), cptr<float>(datt), d.rows(), static_cast<int>(d.t), attention_scale(d));
+      mptr<T>(dpre), cptr<T>(att), cptr<float>(datt), d.rows(), static_cast<int>(d.t), attention_scale(d),
+      row_mask(mask, d.nh, d.t));
   TEMPER_CUDA_LAUNCH_CHECK();
   const Tensor dq = Tensor::empty(q.shape(), q.dtype(), Device::Cuda);
   const Tensor dk = Tensor::empty(k.shape(), k.dtype(), Device::Cuda),
@@ -202,7 +225,7 @@ GqaDims gqa_dims(const Tensor& q, const Tensor& k, const Tensor& v, int n_head, 
 }  // namespace
 
 void attention_forward_gqa(const Tensor& out, const Tensor& att, const Tensor& q, const Tensor& k, const Tensor& v,
-                           int n_head, int n_kv_head) {
+                           int n_head, int n_kv_head, const AttentionMask& mask) {
   const char* op = "attention_forward_gqa";
   const GqaDims d = gqa_dims(q, k, v, n_head, n_kv_head, op);
   check_shape(out, q.shape(), op, "out");
@@ -211,11 +234,13 @@ void attention_forward_gqa(const Tensor& out, const Tensor& att, const Tensor& q
   check_on_cuda(out, op, "out");
   check_on_cuda(att, op, "att");
   if (d.b == 0 || d.t == 0) return;
-  dispatch_act(q.dtype(), op, [&](auto tag) { forward_impl<typename decltype(tag)::type>(out, att, q, k, v, d); });
+  dispatch_act(q.dtype(), op,
+               [&](auto tag) { forward_impl<typename decltype(tag)::type>(out, att, q, k, v, d, mask); });
 }
 
 void attention_backward_gqa(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
-                            const Tensor& k, const Tensor& v, const Tensor& att, int n_head, int n_kv_head) {
+                            const Tensor& k, const Tensor& v, const Tensor& att, int n_head, int n_kv_head,
+                            const AttentionMask& mask) {
   const char* op = "attention_backward_gqa";
   const GqaDims d = gqa_dims(q, k, v, n_head, n_kv_head, op);
   check_shape(dq, q.shape(), op, "dq");
@@ -229,7 +254,7 @@ void attention_backward_gqa(const Tensor& dq, const Tensor& dk, const Tensor& dv
   }
   if (d.b == 0 || d.t == 0) return;
   dispatch_act(q.dtype(), op,
-               [&](auto tag) { backward_impl<typename decltype(tag)::type>(dq, dk, dv, dout, q, k, v, att, d); });
+               [&](auto tag) { backward_impl<typename decltype(tag)::type>(dq, dk, dv, dout, q, k, v, att, d, mask); });
 }
 
 }  // namespace temper::cuda

@@ -2,12 +2,17 @@
 // They define what each CUDA kernel must compute; the op test harness compares the two.
 #pragma once
 #include "kernels/adamw.h"
+#include "kernels/attention.h"
+#include "kernels/gelu.h"
 #include "kernels/matmul.h"
 #include "kernels/quantized_matmul.h"
 #include "runtime/tensor.h"
 
 namespace temper::ref {
 using ops::AdamWStep;
+using ops::AttentionMask;
+using ops::AttnCausality;
+using ops::GeluKind;
 using ops::Trans;
 
 #include "kernels/backend_ops.inc"
