@@ -82,6 +82,16 @@ void adamw_update(const Tensor& param, const Tensor& m, const Tensor& v, const T
                   const Tensor& param_copy) {
   TEMPER_DISPATCH(param, adamw_update(param, m, v, grad, s, param_copy));
 }
+void tanh_forward(const Tensor& out, const Tensor& x) {
+  TEMPER_CHECK(out.numel() == x.numel() && out.dtype() == x.dtype(), "tanh_forward: out and x differ in size or dtype");
+  TEMPER_DISPATCH(x, tanh_forward(out, x));
+}
+void tanh_backward(const Tensor& dx, const Tensor& dout, const Tensor& y) {
+  TEMPER_CHECK(dx.numel() == y.numel() && dout.numel() == y.numel() && dx.dtype() == y.dtype() &&
+                   dout.dtype() == y.dtype(),
+               "tanh_backward: dx, dout and y differ in size or dtype");
+  TEMPER_DISPATCH(y, tanh_backward(dx, dout, y));
+}
 
 double sum_squares(const Tensor& x) { TEMPER_DISPATCH(x, sum_squares(x)); }
 

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash tools/fetch_gpt2_tokenizer.sh
 bash tools/fetch_smollm2.sh
+bash tools/fetch_minilm.sh
+bash tools/prepare_sentiment.sh >/dev/null
 bash scripts/build.sh
 cd build
 ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 900

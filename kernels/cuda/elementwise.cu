@@ -1,4 +1,4 @@
-// CUDA elementwise ops: residual add, in-place add/scale (bf16 or f32) and dtype casts
+// CUDA elementwise ops: residual add, in-place add/scale, tanh (bf16 or f32) and dtype casts
 // (f32 <-> bf16/f16). Every kernel is a grid-stride loop, one thread per element per step,
 // math in f32; no shared memory.
 #include "kernels/cuda/cuda_common.cuh"
@@ -15,6 +15,19 @@ __global__ void add_kernel(T* out, const T* a, const T* b, int64_t n) {
 template <class T>
 __global__ void scale_kernel(T* x, float s, int64_t n) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) x[i] = from_f32<T>(to_f32(x[i]) * s);
+}
+
+template <class T>
+__global__ void tanh_kernel(T* out, const T* x, int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) out[i] = from_f32<T>(tanhf(to_f32(x[i])));
+}
+
+template <class T>
+__global__ void tanh_backward_kernel(T* dx, const T* dout, const T* y, int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    const float v = to_f32(y[i]);
+    dx[i] = from_f32<T>(to_f32(dout[i]) * (1.f - v * v));
+  }
 }
 
 template <class TO, class TI>
@@ -39,6 +52,29 @@ void add(const Tensor& out, const Tensor& a, const Tensor& b) {
 }
 
 void add_inplace(const Tensor& a, const Tensor& b) { add(a, a, b); }
+
+void tanh_forward(const Tensor& out, const Tensor& x) {
+  check_on_cuda(out, "tanh_forward", "out");
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  dispatch_act(x.dtype(), "tanh_forward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    tanh_kernel<<<grid_for(n), kBlock, 0, compute_stream()>>>(mptr<T>(out), cptr<T>(x), n);
+    TEMPER_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void tanh_backward(const Tensor& dx, const Tensor& dout, const Tensor& y) {
+  check_on_cuda(dx, "tanh_backward", "dx");
+  check_on_cuda(dout, "tanh_backward", "dout");
+  const int64_t n = y.numel();
+  if (n == 0) return;
+  dispatch_act(y.dtype(), "tanh_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    tanh_backward_kernel<<<grid_for(n), kBlock, 0, compute_stream()>>>(mptr<T>(dx), cptr<T>(dout), cptr<T>(y), n);
+    TEMPER_CUDA_LAUNCH_CHECK();
+  });
+}
 
 void scale_inplace(const Tensor& x, float s) {
   const int64_t n = x.numel();

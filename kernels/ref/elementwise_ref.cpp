@@ -1,4 +1,6 @@
 // CPU elementwise ops and dtype casts.
+#include <cmath>
+
 #include "kernels/ref/ref_ops.h"
 
 namespace temper::ref {
@@ -13,6 +15,18 @@ void add(const Tensor& out, const Tensor& a, const Tensor& b) {
 }
 
 void add_inplace(const Tensor& a, const Tensor& b) { add(a, a, b); }
+
+void tanh_forward(const Tensor& out, const Tensor& x) {
+  const float* xp = x.data<float>();
+  float* o = out.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) o[i] = std::tanh(xp[i]);
+}
+
+void tanh_backward(const Tensor& dx, const Tensor& dout, const Tensor& y) {
+  const float *yp = y.data<float>(), *g = dout.data<float>();
+  float* d = dx.data<float>();
+  for (int64_t i = 0; i < y.numel(); ++i) d[i] = g[i] * (1.f - yp[i] * yp[i]);
+}
 
 void scale_inplace(const Tensor& x, float s) {
   float* p = x.data<float>();

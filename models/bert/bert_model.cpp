@@ -1,0 +1,151 @@
+// BertClassifier forward/backward composition.
+#include "models/bert/bert_model.h"
+
+#include <random>
+
+#include "kernels/cross_entropy.h"
+#include "kernels/elementwise.h"
+#include "kernels/embedding.h"
+#include "models/blocks/linear.h"
+#include "runtime/nvtx.h"
+
+namespace temper {
+namespace {
+
+Tensor to_device_i32(const Tensor& t, Device d, const char* what, const Shape& shape) {
+  TEMPER_CHECK(t.dtype() == DType::I32 && t.shape() == shape, "bert: {} must be i32 {}, got {} {}", what,
+               shape_str(shape), dtype_name(t.dtype()), shape_str(t.shape()));
+  return t.device() == d ? t : t.to(d);
+}
+
+// rows[b] = x[b, 0, :] (the [CLS] position) and its adjoint.
+void gather_first(const Tensor& rows, const Tensor& x) {
+  const int64_t b = x.dim(0), t = x.dim(1), c = x.dim(2);
+  for (int64_t i = 0; i < b; ++i) rows.slice_flat(i * c, {c}).copy_from(x.slice_flat(i * t * c, {c}));
+}
+void scatter_first(const Tensor& dx, const Tensor& drows) {
+  const int64_t b = dx.dim(0), t = dx.dim(1), c = dx.dim(2);
+  dx.zero_();
+  for (int64_t i = 0; i < b; ++i) dx.slice_flat(i * t * c, {c}).copy_from(drows.slice_flat(i * c, {c}));
+}
+
+}  // namespace
+
+BertClassifier::BertClassifier(const BertConfig& cfg, Device device, DType compute_dtype, int64_t pad_to,
+                               MasterCopy master_copy)
+    : cfg_(cfg) {
+  TEMPER_CHECK(cfg.num_labels() > 0, "a BERT classifier needs at least one label");
+  const int64_t c = cfg.hidden;
+  word_ = store_.add("bert.embeddings.word_embeddings.weight", {cfg.vocab_size, c}, WeightDecay::Apply);
+  position_ = store_.add("bert.embeddings.position_embeddings.weight", {cfg.max_positions, c}, WeightDecay::Apply);
+  token_type_ = store_.add("bert.embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, c}, WeightDecay::Apply);
+  emb_ln_ = std::make_unique<LayerNorm>(store_, "bert.embeddings.LayerNorm", c, cfg.layer_norm_eps);
+  const BertLayerConfig lc{c, cfg.intermediate, cfg.n_head, cfg.layer_norm_eps, cfg.act};
+  layers_.reserve(static_cast<size_t>(cfg.n_layer));
+  for (int l = 0; l < cfg.n_layer; ++l) layers_.emplace_back(store_, "bert.encoder.layer." + std::to_string(l), lc);
+  pooler_ = std::make_unique<TorchLinear>(store_, "bert.pooler.dense", c, c, Bias::With);
+  classifier_weight_ = store_.size();
+  classifier_ = std::make_unique<TorchLinear>(store_, "classifier", c, cfg.num_labels(), Bias::With);
+  classifier_bias_ = classifier_weight_ + 1;
+  store_.allocate(device, compute_dtype, pad_to, master_copy);
+}
+
+void BertClassifier::init_classifier(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> n(0.f, cfg_.initializer_range);
+  Tensor w = Tensor::empty(store_.info(classifier_weight_).shape, DType::F32);
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = n(rng);
+  store_.master(classifier_weight_).copy_from(w);
+  store_.master(classifier_bias_).zero_();
+  store_.sync_compute_from_master();
+}
+
+Tensor BertClassifier::embed(const ClassifierInput& in) {
+  TEMPER_CHECK(in.tokens.ndim() == 2, "bert: tokens must be [B,T], got {}", shape_str(in.tokens.shape()));
+  const int64_t b = in.tokens.dim(0), t = in.tokens.dim(1), c = cfg_.hidden;
+  TEMPER_CHECK(t <= cfg_.max_positions, "sequence length {} exceeds max_position_embeddings {}", t, cfg_.max_positions);
+  const Device dev = store_.device();
+  const DType dt = store_.compute_dtype();
+  ctx_.tokens = to_device_i32(in.tokens, dev, "tokens", {b, t});
+  ctx_.types = in.token_types.defined() ? to_device_i32(in.token_types, dev, "token_types", {b, t})
+                                        : Tensor::zeros({b, t}, DType::I32, dev);
+  ctx_.lengths = to_device_i32(in.lengths, dev, "lengths", {b});
+  Tensor e = Tensor::empty({b, t, c}, dt, dev), types = Tensor::empty({b, t, c}, dt, dev);
+  ops::embedding_forward(e, ctx_.tokens, store_.param(word_), store_.param(position_));
+  ops::embedding_forward(types, ctx_.types, store_.param(token_type_), Tensor::zeros({t, c}, dt, dev));
+  ops::add_inplace(e, types);
+  return emb_ln_->forward(e, ctx_.emb_ln);
+}
+
+Tensor BertClassifier::forward(const ClassifierInput& in) {
+  TEMPER_NVTX("bert.forward");
+  ctx_ = Ctx();
+  Tensor h = embed(in);
+  ctx_.layers.resize(layers_.size());
+  for (size_t l = 0; l < layers_.size(); ++l) h = layers_[l].forward(h, ctx_.lengths, ctx_.layers[l]);
+  const int64_t b = h.dim(0), c = cfg_.hidden;
+  ctx_.cls = new_activation({b, c}, h);
+  gather_first(ctx_.cls, h);
+  ctx_.pooled = new_activation({b, c}, h);
+  pooler_->forward(ctx_.pooled, ctx_.cls);
+  ops::tanh_forward(ctx_.pooled, ctx_.pooled);
+  ctx_.logits = new_activation({b, cfg_.num_labels()}, h);
+  classifier_->forward(ctx_.logits, ctx_.pooled);
+  return ctx_.logits;
+}
+
+LossSum BertClassifier::loss(const Tensor& labels, float dloss, bool want_grad) {
+  TEMPER_CHECK(ctx_.logits.defined(), "bert: backward/evaluate without a forward");
+  const int64_t b = ctx_.logits.dim(0);
+  const Tensor targets = to_device_i32(labels, store_.device(), "labels", {b});
+  const Tensor losses = Tensor::empty({b}, DType::F32, store_.device());
+  ops::softmax_cross_entropy(losses, want_grad ? ctx_.logits : Tensor(), ctx_.logits, targets, -100, dloss);
+  LossSum r;
+  const std::vector<float> l = losses.to_host_f32().to_vector();
+  const Tensor host_labels = labels.device() == Device::Cpu ? labels : labels.to(Device::Cpu);
+  for (int64_t i = 0; i < b; ++i) {
+    if (host_labels.data<int32_t>()[i] == -100) continue;
+    r.sum += l[static_cast<size_t>(i)];
+    ++r.count;
+  }
+  return r;
+}
+
+void BertClassifier::embed_backward(const Tensor& dh) {
+  Tensor de = new_activation(dh.shape(), dh);
+  emb_ln_->backward(de, dh, ctx_.emb_ln);
+  ops::embedding_backward(store_.grad(word_), store_.grad(position_), de, ctx_.tokens);
+  const Tensor unused_dpos = Tensor::zeros({dh.dim(1), cfg_.hidden}, DType::F32, dh.device());
+  ops::embedding_backward(store_.grad(token_type_), unused_dpos, de, ctx_.types);
+}
+
+LossSum BertClassifier::backward(const Tensor& labels, float dloss) {
+  TEMPER_NVTX("bert.backward");
+  const LossSum r = loss(labels, dloss, true);
+  const Tensor& dlogits = ctx_.logits;
+  Tensor dpooled = new_activation(ctx_.pooled.shape(), dlogits);
+  classifier_->backward(dpooled, dlogits, ctx_.pooled);
+  ops::tanh_backward(dpooled, dpooled, ctx_.pooled);
+  Tensor dcls = new_activation(ctx_.cls.shape(), dlogits);
+  pooler_->backward(dcls, dpooled, ctx_.cls);
+  const BertLayer::Ctx& last = ctx_.layers.back();
+  Tensor dh = new_activation(last.ln2.out.shape(), dlogits);
+  scatter_first(dh, dcls);
+  for (size_t l = layers_.size(); l-- > 0;) {
+    Tensor dx = new_activation(dh.shape(), dh);
+    layers_[l].backward(dx, dh, ctx_.layers[l]);
+    dh = dx;
+  }
+  embed_backward(dh);
+  ctx_ = Ctx();
+  return r;
+}
+
+LossSum BertClassifier::evaluate(const ClassifierInput& in, const Tensor& labels) {
+  forward(in);
+  const LossSum r = loss(labels, 0.f, false);
+  ctx_ = Ctx();
+  return r;
+}
+
+}  // namespace temper
