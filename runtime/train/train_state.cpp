@@ -28,7 +28,7 @@ std::string resolve(const std::string& where, const std::string& output_dir) {
 }
 
 // The optimizer tensors of this rank's range, written by every rank (ZeRO) or rank 0 (whole).
-void write_optimizer(const fs::path& dir, const CausalLm& model, const AdamWOptimizer& opt, Communicator& comm,
+void write_optimizer(const fs::path& dir, const TrainableModel& model, const AdamWOptimizer& opt, Communicator& comm,
                      bool zero1) {
   if (!zero1 && comm.rank() != 0) return;
   const ShardRange r = opt.range();
@@ -77,7 +77,7 @@ class WriteWaitTimeout {
 
 }  // namespace
 
-void gather_master_weights(CausalLm& model, const AdamWOptimizer& opt, Communicator& comm) {
+void gather_master_weights(TrainableModel& model, const AdamWOptimizer& opt, Communicator& comm) {
   ParameterStore& store = model.params();
   if (!store.master_is_sharded()) return;
   const ShardRange r = opt.range();
@@ -89,13 +89,13 @@ void gather_master_weights(CausalLm& model, const AdamWOptimizer& opt, Communica
   store.set_whole_master(whole);
 }
 
-void shard_master_weights(CausalLm& model, const AdamWOptimizer& opt, bool zero1) {
+void shard_master_weights(TrainableModel& model, const AdamWOptimizer& opt, bool zero1) {
   ParameterStore& store = model.params();
   if (!zero1 || store.master_aliases_compute() || store.master_is_sharded()) return;
   store.shard_master(opt.range());
 }
 
-std::string save_checkpoint(const std::string& output_dir, const CausalLm& model, const AdamWOptimizer& opt,
+std::string save_checkpoint(const std::string& output_dir, const TrainableModel& model, const AdamWOptimizer& opt,
                             const TrainState& state, Communicator& comm, bool zero1) {
   const fs::path root = fs::path(output_dir) / "checkpoints";
   const fs::path final_dir = root / step_dir_name(state.step);
@@ -155,7 +155,7 @@ nlohmann::json verify_complete(const fs::path& dir) {
 }
 
 // Loads master/m/v for this rank's optimizer range from a whole or a sharded file.
-void read_optimizer(const fs::path& dir, const nlohmann::json& complete, CausalLm& model, AdamWOptimizer& opt,
+void read_optimizer(const fs::path& dir, const nlohmann::json& complete, TrainableModel& model, AdamWOptimizer& opt,
                     Communicator& comm, bool zero1) {
   const ParameterStore& store = model.params();
   const bool sharded = complete.value("zero", 0) == 1;
@@ -186,7 +186,7 @@ void read_optimizer(const fs::path& dir, const nlohmann::json& complete, CausalL
 
 }  // namespace
 
-TrainState load_checkpoint(const std::string& where, const std::string& output_dir, CausalLm& model,
+TrainState load_checkpoint(const std::string& where, const std::string& output_dir, TrainableModel& model,
                            AdamWOptimizer& opt, Communicator& comm, bool zero1) {
   const fs::path dir = resolve(where, output_dir);
   const nlohmann::json complete = verify_complete(dir);

@@ -11,7 +11,7 @@
 
 #include "runtime/comm/communicator.h"
 #include "runtime/train/adamw_optimizer.h"
-#include "runtime/train/causal_lm.h"
+#include "runtime/train/trainable_model.h"
 
 namespace temper {
 
@@ -23,18 +23,18 @@ struct TrainState {
 };
 
 // Collective: every rank calls it. Returns the checkpoint directory.
-std::string save_checkpoint(const std::string& output_dir, const CausalLm& model, const AdamWOptimizer& opt,
+std::string save_checkpoint(const std::string& output_dir, const TrainableModel& model, const AdamWOptimizer& opt,
                             const TrainState& state, Communicator& comm, bool zero1);
 // Collective. "latest" resolves through <output_dir>/checkpoints/latest. Restores master weights (and
 // the compute copy), AdamW state (this rank's range, from a whole or a sharded checkpoint) and returns
 // the trainer state. InputError on a missing, partial or mismatched checkpoint.
-TrainState load_checkpoint(const std::string& where, const std::string& output_dir, CausalLm& model,
+TrainState load_checkpoint(const std::string& where, const std::string& output_dir, TrainableModel& model,
                            AdamWOptimizer& opt, Communicator& comm, bool zero1);
 
 // Under ZeRO-1 with a separate compute copy each rank keeps only its shard of the fp32 master
 // weights (shard_master_weights). gather_master_weights (collective) puts the whole master back
 // before anything reads it whole (saving the model); shard again afterwards.
-void shard_master_weights(CausalLm& model, const AdamWOptimizer& opt, bool zero1);
-void gather_master_weights(CausalLm& model, const AdamWOptimizer& opt, Communicator& comm);
+void shard_master_weights(TrainableModel& model, const AdamWOptimizer& opt, bool zero1);
+void gather_master_weights(TrainableModel& model, const AdamWOptimizer& opt, Communicator& comm);
 
 }  // namespace temper

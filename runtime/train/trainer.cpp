@@ -9,6 +9,7 @@
 #include "runtime/device_memory.h"
 #include "runtime/logger.h"
 #include "runtime/nvtx.h"
+#include "runtime/train/causal_lm_task.h"
 #include "runtime/train/stop_signal.h"
 #include "runtime/train/train_state.h"
 
@@ -24,23 +25,26 @@ ShardRange optimizer_range(const TrainConfig& c, const ParameterStore& store, co
 }
 }  // namespace
 
-int64_t compute_total_steps(const TrainConfig& cfg, const SequenceLoader& train) {
+int64_t compute_total_steps(const TrainConfig& cfg, const TrainTask& task) {
   if (cfg.max_steps > 0) return cfg.max_steps;
-  const double per_epoch = static_cast<double>(train.batches_per_epoch()) / static_cast<double>(cfg.grad_accum);
+  const double per_epoch = static_cast<double>(task.micro_batches_per_epoch()) / static_cast<double>(cfg.grad_accum);
   const int64_t steps = static_cast<int64_t>(std::ceil(per_epoch * cfg.epochs));
   TEMPER_INPUT_CHECK(steps > 0, cfg.train_file, "size",
-                     "{} training windows make no full step of {} x {} sequences per rank; lower --micro-batch/--grad-accum",
-                     train.num_windows(), cfg.micro_batch, cfg.grad_accum);
+                     "{} make no full step of {} x {} sequences per rank; lower --micro-batch/--grad-accum",
+                     task.data_description(), cfg.micro_batch, cfg.grad_accum);
   return steps;
 }
 
 Trainer::Trainer(const TrainConfig& cfg, CausalLm& model, SequenceLoader train, std::optional<SequenceLoader> val,
                  Communicator& comm)
-    : cfg_(cfg), model_(model), train_(std::move(train)), val_(std::move(val)), comm_(comm),
-      opt_(model.params(), adamw_config(cfg), optimizer_range(cfg, model.params(), comm)),
-      reducer_(model.params(), comm, cfg.zero_stage == 1 ? ShardMode::Zero1 : ShardMode::None, cfg.bucket_bytes) {
+    : Trainer(cfg, std::make_unique<CausalLmTask>(model, std::move(train), std::move(val)), comm) {}
+
+Trainer::Trainer(const TrainConfig& cfg, std::unique_ptr<TrainTask> task, Communicator& comm)
+    : cfg_(cfg), task_(std::move(task)), model_(task_->model()), comm_(comm),
+      opt_(model_.params(), adamw_config(cfg), optimizer_range(cfg, model_.params(), comm)),
+      reducer_(model_.params(), comm, cfg.zero_stage == 1 ? ShardMode::Zero1 : ShardMode::None, cfg.bucket_bytes) {
   model_.set_grad_ready_hook([this](int id) { reducer_.on_grad_ready(id); });  // cleared by ~Trainer
-  total_steps_ = compute_total_steps(cfg_, train_);
+  total_steps_ = compute_total_steps(cfg_, *task_);
   cfg_.schedule.total_steps = total_steps_;
   if (cfg_.schedule.warmup_steps == 0 && cfg_.warmup_ratio > 0)
     cfg_.schedule.warmup_steps = static_cast<int64_t>(std::ceil(cfg_.warmup_ratio * static_cast<double>(total_steps_)));
@@ -85,7 +89,7 @@ void Trainer::restore() {
                        "checkpoint has {}, this run has {} (resume with the same settings)",
                        s.run.contains(key) ? s.run[key].dump() : "nothing", value.dump());
   }
-  train_.restore(loader_state_from_json(s.loader, cfg_.resume));
+  task_->restore_loader(s.loader, cfg_.resume);
   start_step_ = s.step;
   tokens_seen_ = s.tokens_seen;
   log_info("resumed from {} at step {}", cfg_.resume, start_step_);
@@ -108,26 +112,22 @@ void Trainer::apply_update(int64_t step, double grad_norm) {
 Trainer::StepStats Trainer::train_step(int64_t step) {
   TEMPER_NVTX("train_step");
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<Batch> micro(static_cast<size_t>(cfg_.grad_accum));
+  const size_t micro = static_cast<size_t>(cfg_.grad_accum);
   int64_t kept = 0;
-  for (Batch& b : micro) {
-    train_.next(b);
-    kept += b.num_targets;
-  }
+  for (size_t i = 0; i < micro; ++i) kept += task_->load_micro_batch(i);
   StepStats st;
   const double kept_global = comm_.all_reduce_scalar(static_cast<double>(kept), ReduceOp::Sum);
   const float dloss = kept_global > 0 ? static_cast<float>(1.0 / kept_global) : 0.f;  // mean over the global step
   model_.params().zero_grads();
   LossSum total;
-  for (size_t i = 0; i < micro.size(); ++i) {
-    reducer_.begin_backward(i + 1 == micro.size());
+  for (size_t i = 0; i < micro; ++i) {
+    reducer_.begin_backward(i + 1 == micro);
     const uint64_t micro_step = static_cast<uint64_t>(step * cfg_.grad_accum) + i;
     model_.set_rng_stream(micro_step * static_cast<uint64_t>(comm_.world_size()) + static_cast<uint64_t>(comm_.rank()));
-    model_.forward(micro[i].tokens);
-    const LossSum s = model_.backward(micro[i].targets, cfg_.ignore_index, dloss);
+    const LossSum s = task_->forward_backward(i, dloss);
     total.sum += s.sum;
     total.count += s.count;
-    st.tokens += micro[i].tokens.numel();
+    st.tokens += task_->tokens(i);
   }
   st.comm_wait_seconds = reducer_.finish();
   st.grad_norm = global_grad_norm();
@@ -139,15 +139,17 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
   return st;
 }
 
-std::optional<EvalResult> Trainer::run_eval(int64_t step, const char* when) {
-  if (!val_) return std::nullopt;
+std::optional<EvalReport> Trainer::run_eval(int64_t step, const char* when) {
+  if (!task_->has_validation()) return std::nullopt;
   const auto t0 = std::chrono::steady_clock::now();
-  const EvalResult r = evaluate(model_, *val_, cfg_.eval_batches, &comm_);
-  log_info("eval ({}) step {}: loss {:.4f} | perplexity {:.3f} | {} tokens | {:.1f}s", when, step, r.loss,
-           r.perplexity, r.targets, seconds_since(t0));
-  if (metrics_)
-    metrics_->write({{"type", "eval"}, {"when", when}, {"step", step}, {"loss", r.loss}, {"perplexity", r.perplexity},
-                     {"tokens", r.targets}});
+  const EvalReport r = task_->evaluate(cfg_.eval_batches, &comm_);
+  log_info("eval ({}) step {}: {} | {:.1f}s", when, step, r.text, seconds_since(t0));
+  if (metrics_) {
+    nlohmann::json record = {{"type", "eval"}, {"when", when}, {"step", step}};
+    record.update(r.metrics);
+    record.update(r.details);
+    metrics_->write(record);
+  }
   return r;
 }
 
@@ -156,7 +158,7 @@ void Trainer::save(int64_t step) {
   TrainState s;
   s.step = step;
   s.tokens_seen = tokens_seen_;
-  s.loader = loader_state_to_json(train_.state());
+  s.loader = task_->loader_state();
   s.run = run_geometry();
   const std::string dir = save_checkpoint(cfg_.output_dir, model_, opt_, s, comm_, zero1());
   shard_master_weights(model_, opt_, zero1());
@@ -184,7 +186,7 @@ nlohmann::json Trainer::run() {
   log_info("training {} steps ({} x {} sequences of {} tokens per rank per step, {} ranks), {} parameters",
            total_steps_ - start_step_, cfg_.micro_batch, cfg_.grad_accum, cfg_.seq_len, comm_.world_size(),
            model_.params().numel());
-  const std::optional<EvalResult> before = run_eval(start_step_, "start");
+  const std::optional<EvalReport> before = run_eval(start_step_, "start");
   Progress progress(total_steps_, start_step_, cfg_.progress, static_cast<int>(cfg_.log_every));
   StepStats last;
   for (int64_t step = start_step_; step < total_steps_; ++step) {
@@ -212,7 +214,7 @@ nlohmann::json Trainer::run() {
     }
   }
   progress.finish();
-  const std::optional<EvalResult> after = run_eval(total_steps_, "end");
+  const std::optional<EvalReport> after = run_eval(total_steps_, "end");
   gather_master_weights(model_, opt_, comm_);
   if (comm_.rank() == 0) model_.save_pretrained(cfg_.output_dir);
   nlohmann::json summary = {{"type", "summary"}, {"steps", total_steps_}, {"tokens_seen", tokens_seen_},
@@ -221,8 +223,9 @@ nlohmann::json Trainer::run() {
                             {"recompute", cfg_.recompute}};
   log_info("peak {} memory: {:.1f} MiB{}", device_name(cfg_.device), summary["peak_memory_mib"].get<double>(),
            cfg_.device == Device::Cpu ? " (process resident set)" : " (allocated tensors)");
-  if (before) summary["val_loss_start"] = before->loss, summary["val_perplexity_start"] = before->perplexity;
-  if (after) summary["val_loss_end"] = after->loss, summary["val_perplexity_end"] = after->perplexity;
+  for (const auto& [report, suffix] : {std::pair{&before, "_start"}, std::pair{&after, "_end"}})
+    if (*report)
+      for (const auto& [name, value] : (*report)->metrics.items()) summary["val_" + name + suffix] = value;
   if (metrics_) metrics_->write(summary);
   return summary;
 }

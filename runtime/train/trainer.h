@@ -1,7 +1,8 @@
 // The fine-tuning loop: micro-batches with gradient accumulation, data parallelism across ranks
 // (bucketed gradient all-reduce overlapping backward, or ZeRO-1), clipping, AdamW with a warmup
 // schedule, validation every N steps and at the end, checkpoints every N steps with exact resume,
-// progress display and a metrics JSONL (rank 0).
+// progress display and a metrics JSONL (rank 0). What is trained (model, batches, loss, metrics)
+// comes from a TrainTask.
 #pragma once
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -11,8 +12,8 @@
 #include "runtime/data/sequence_loader.h"
 #include "runtime/train/adamw_optimizer.h"
 #include "runtime/train/causal_lm.h"
-#include "runtime/train/evaluator.h"
 #include "runtime/train/grad_reducer.h"
+#include "runtime/train/train_task.h"
 #include "runtime/train/metrics_log.h"
 #include "runtime/train/train_config.h"
 
@@ -20,7 +21,9 @@ namespace temper {
 
 class Trainer {
  public:
-  // The loaders are this rank's views (LoaderOptions rank/world_size set to the communicator's).
+  Trainer(const TrainConfig& cfg, std::unique_ptr<TrainTask> task, Communicator& comm);
+  // Causal LM fine-tuning (a CausalLmTask). The loaders are this rank's views (LoaderOptions
+  // rank/world_size set to the communicator's).
   Trainer(const TrainConfig& cfg, CausalLm& model, SequenceLoader train, std::optional<SequenceLoader> val,
           Communicator& comm);
   ~Trainer();
@@ -41,7 +44,7 @@ class Trainer {
   StepStats train_step(int64_t step);
   double global_grad_norm() const;
   void apply_update(int64_t step, double grad_norm);
-  std::optional<EvalResult> run_eval(int64_t step, const char* when);
+  std::optional<EvalReport> run_eval(int64_t step, const char* when);
   void save(int64_t step);
   nlohmann::json run_geometry() const;
   void restore();
@@ -50,9 +53,8 @@ class Trainer {
   bool stop_agreed() const;
 
   TrainConfig cfg_;
-  CausalLm& model_;
-  SequenceLoader train_;
-  std::optional<SequenceLoader> val_;
+  std::unique_ptr<TrainTask> task_;
+  TrainableModel& model_;
   Communicator& comm_;
   AdamWOptimizer opt_;
   GradReducer reducer_;
@@ -61,6 +63,6 @@ class Trainer {
 };
 
 // Steps for the configured epochs or max_steps.
-int64_t compute_total_steps(const TrainConfig& cfg, const SequenceLoader& train);
+int64_t compute_total_steps(const TrainConfig& cfg, const TrainTask& task);
 
 }  // namespace temper
