@@ -5,6 +5,7 @@
 
 #include "launch/commands.h"
 #include "launch/common_options.h"
+#include "launch/finetune_flags.h"
 #include "models/io/json_file.h"
 #include "models/model_loader.h"
 #include "runtime/data/bpe_tokenizer.h"
@@ -20,22 +21,11 @@ namespace fs = std::filesystem;
 namespace temper::cli {
 namespace {
 
-struct FinetuneFlags {
-  TrainConfig cfg;
-  DeviceOptions dev;
-  std::string schedule = "linear", progress = "auto", comm = "auto";
-  float lr = 5e-5f;
-  int64_t warmup_steps = 0;
-  double bucket_mb = 25.0;
-  LoraOptions lora;
-  std::string lora_targets = "q_proj,v_proj";
-  std::string qlora;  // "" = off
-};
-
 void add_flags(CLI::App& c, FinetuneFlags& f) {
   TrainConfig& t = f.cfg;
   c.add_option("--model", t.model_dir, "pre-trained model: HF directory or a llama .gguf file")->required();
-  c.add_option("--train", t.train_file, "training data: text file or JSONL (text | prompt+completion)")->required();
+  c.add_option("--train", t.train_file, "training data: text file or JSONL (text | prompt+completion); for a BERT "
+               "classifier CSV / TSV / JSONL with a text and a label field")->required();
   c.add_option("--valid", t.valid_file, "validation data (default: hold out --valid-fraction of --train)");
   c.add_option("--valid-fraction", t.valid_fraction, "held-out fraction")->check(CLI::Range(0.0, 0.9))->capture_default_str();
   c.add_option("--output", t.output_dir, "output directory (fine-tuned model, checkpoints, metrics)")->capture_default_str();
@@ -71,6 +61,10 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
   c.add_option("--zero", t.zero_stage, "optimizer state sharding across ranks: 0 (off) or 1 (ZeRO-1)")->check(CLI::IsMember({0, 1}))->capture_default_str();
   c.add_option("--bucket-mb", f.bucket_mb, "gradient all-reduce bucket size in MiB")->check(CLI::Range(0.001, 4096.0))->capture_default_str();
   c.add_option("--comm", f.comm, "auto | single | mpi | nccl")->check(CLI::IsMember({"auto", "single", "mpi", "nccl"}))->capture_default_str();
+  c.add_option("--text-field", f.labelled.text_field, "classification: the text column / key")->capture_default_str();
+  c.add_option("--text-b-field", f.labelled.text_b_field, "classification: a second text column (sentence pairs)");
+  c.add_option("--label-field", f.labelled.label_field, "classification: the label column / key")->capture_default_str();
+  c.add_option("--test", f.test_file, "classification: a test set, scored once after training");
   add_device_options(c, f.dev);
   add_config_option(c);
 }
@@ -153,7 +147,9 @@ void write_tokenizer_files(const std::string& from, const Tokenizer& tokenizer, 
     if (fs::exists(fs::path(from) / name)) copy_file((fs::path(from) / name).string(), (fs::path(to) / name).string());
 }
 
-int run(FinetuneFlags& f) {
+}  // namespace
+
+void resolve_run_settings(FinetuneFlags& f) {
   TrainConfig& t = f.cfg;
   t.schedule.kind = parse_lr_schedule(f.schedule);
   t.schedule.peak_lr = f.lr;
@@ -162,6 +158,14 @@ int run(FinetuneFlags& f) {
   t.bucket_bytes = static_cast<size_t>(f.bucket_mb * (1 << 20));
   t.device = resolve_device(f.dev);
   t.compute_dtype = resolve_precision(f.dev, t.device);
+}
+
+namespace {
+
+int run(FinetuneFlags& f) {
+  if (is_bert_model_dir(f.cfg.model_dir)) return run_classification_finetune(f);
+  TrainConfig& t = f.cfg;
+  resolve_run_settings(f);
   std::unique_ptr<Communicator> comm = make_communicator(f.comm, t.device);
   log_info("device {} ({} compute, fp32 master weights and optimizer state), {} rank(s), {} communicator",
            device_name(t.device), dtype_name(t.compute_dtype), comm->world_size(), comm->backend());

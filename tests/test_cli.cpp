@@ -254,6 +254,37 @@ TEST_F(Cli, QloraKeepsTheGgufBlocksAndItsAdapterReloads) {
   EXPECT_NE(bad.err.find("--lora-r"), std::string::npos) << bad.err;
 }
 
+// Sequence classification: all-MiniLM-L6-v2 on the movie-review sentiment sentences (both fetched by
+// scripts/test.sh): the output is a BertForSequenceClassification directory with id2label and the
+// tokenizer, the summary carries validation and test accuracy / macro-F1; a missing label column is
+// one clear error line.
+TEST_F(Cli, ClassificationFinetuneWritesAnHfClassifier) {
+  const std::string model = kSrc + "/.cache/minilm", data = kSrc + "/.cache/data/sentiment";
+  if (!fs::exists(model + "/model.safetensors") || !fs::exists(data + "/train.tsv"))
+    GTEST_SKIP() << "run tools/fetch_minilm.sh and tools/prepare_sentiment.sh";
+  const std::string out = tmp_ + "/cls";
+  Result r = run("finetune --model " + model + " --train " + data + "/valid.tsv --valid-fraction 0.25 --test " + data +
+                     "/test.tsv --output " + out + " --seq-len 32 --micro-batch 8 --max-steps 3 --eval-batches 2" +
+                     " --lr 5e-5 --progress off",
+                 tmp_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto summary = nlohmann::json::parse(r.out);
+  for (const char* key : {"val_accuracy_start", "val_accuracy_end", "val_macro_f1_end", "test_accuracy", "test_macro_f1"})
+    EXPECT_TRUE(summary.contains(key)) << key;
+  EXPECT_EQ(summary["test_confusion"].size(), 2u);
+  const auto config = nlohmann::json::parse(slurp(out + "/config.json"));
+  EXPECT_EQ(config["architectures"][0], "BertForSequenceClassification");
+  EXPECT_EQ(config["id2label"]["1"], "positive");
+  for (const char* f : {"model.safetensors", "tokenizer.json", "vocab.txt", "metrics.jsonl"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  Result bad = run("finetune --model " + model + " --train " + data + "/valid.tsv --label-field sentiment --output " +
+                       out + "2",
+                   tmp_);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_TRUE(one_line(bad.err)) << bad.err;
+  EXPECT_NE(bad.err.find("sentiment"), std::string::npos) << bad.err;
+}
+
 TEST_F(Cli, InspectListsTensorsAndParameterCount) {
   Result r = run("inspect " + kDemo, tmp_);
   ASSERT_EQ(r.code, 0) << r.err;

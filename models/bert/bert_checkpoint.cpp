@@ -69,6 +69,8 @@ std::unique_ptr<BertClassifier> load_bert_classifier(const std::string& dir, Dev
   return model;
 }
 
+void BertClassifier::save_pretrained(const std::string& dir) const { save_bert_classifier(*this, dir); }
+
 void save_bert_classifier(const BertClassifier& model, const std::string& dir) {
   fs::create_directories(dir);
   const ParameterStore& store = model.params();

@@ -42,7 +42,12 @@ BertClassifier::BertClassifier(const BertConfig& cfg, Device device, DType compu
   emb_ln_ = std::make_unique<LayerNorm>(store_, "bert.embeddings.LayerNorm", c, cfg.layer_norm_eps);
   const BertLayerConfig lc{c, cfg.intermediate, cfg.n_head, cfg.layer_norm_eps, cfg.act};
   layers_.reserve(static_cast<size_t>(cfg.n_layer));
-  for (int l = 0; l < cfg.n_layer; ++l) layers_.emplace_back(store_, "bert.encoder.layer." + std::to_string(l), lc);
+  for (int l = 0; l < cfg.n_layer; ++l) {
+    const int first = store_.size();
+    layers_.emplace_back(store_, "bert.encoder.layer." + std::to_string(l), lc);
+    layer_param_ids_.emplace_back(first, store_.size());
+  }
+  pooler_first_ = store_.size();
   pooler_ = std::make_unique<TorchLinear>(store_, "bert.pooler.dense", c, c, Bias::With);
   classifier_weight_ = store_.size();
   classifier_ = std::make_unique<TorchLinear>(store_, "classifier", c, cfg.num_labels(), Bias::With);
@@ -128,22 +133,26 @@ LossSum BertClassifier::backward(const Tensor& labels, float dloss) {
   ops::tanh_backward(dpooled, dpooled, ctx_.pooled);
   Tensor dcls = new_activation(ctx_.cls.shape(), dlogits);
   pooler_->backward(dcls, dpooled, ctx_.cls);
+  notify_grad_ready(pooler_first_, store_.size());  // pooler + classifier
   const BertLayer::Ctx& last = ctx_.layers.back();
   Tensor dh = new_activation(last.ln2.out.shape(), dlogits);
   scatter_first(dh, dcls);
   for (size_t l = layers_.size(); l-- > 0;) {
     Tensor dx = new_activation(dh.shape(), dh);
     layers_[l].backward(dx, dh, ctx_.layers[l]);
+    notify_grad_ready(layer_param_ids_[l].first, layer_param_ids_[l].second);
     dh = dx;
   }
   embed_backward(dh);
+  notify_grad_ready(0, layer_param_ids_.front().first);  // embeddings
   ctx_ = Ctx();
   return r;
 }
 
-LossSum BertClassifier::evaluate(const ClassifierInput& in, const Tensor& labels) {
+LossSum BertClassifier::evaluate(const ClassifierInput& in, const Tensor& labels, Tensor* logits) {
   forward(in);
   const LossSum r = loss(labels, 0.f, false);
+  if (logits) *logits = ctx_.logits.to_host_f32();
   ctx_ = Ctx();
   return r;
 }

@@ -9,33 +9,28 @@
 
 #include "models/bert/bert_config.h"
 #include "models/blocks/bert_layer.h"
-#include "runtime/train/causal_lm.h"
+#include "runtime/train/sequence_classifier.h"
 
 namespace temper {
 
-// One batch of (padded) sequences: tokens and token types i32 [B,T] (types may be undefined: all 0),
-// lengths i32 [B] (real tokens; the rest is padding). Any device.
-struct ClassifierInput {
-  Tensor tokens, token_types, lengths;
-};
-
-class BertClassifier {
+class BertClassifier : public SequenceClassifier {
  public:
   BertClassifier(const BertConfig& cfg, Device device, DType compute_dtype, int64_t pad_to = 1,
                  MasterCopy master_copy = MasterCopy::AliasWhenF32);
   const BertConfig& config() const { return cfg_; }
-  ParameterStore& params() { return store_; }
-  const ParameterStore& params() const { return store_; }
+  ParameterStore& params() override { return store_; }
+  const ParameterStore& params() const override { return store_; }
+  std::string model_type() const override { return "bert"; }
+  const std::vector<std::string>& labels() const override { return cfg_.labels; }
+  // HF BertForSequenceClassification layout (config.json with id2label + model.safetensors).
+  void save_pretrained(const std::string& dir) const override;
 
   // transformers' initialisation of the head (classifier weight ~ N(0, initializer_range), bias 0),
   // for checkpoints without one.
   void init_classifier(uint64_t seed);
-  // Logits [B, num_labels] on the model's device (compute dtype); keeps activations for backward.
-  Tensor forward(const ClassifierInput& in);
-  // Cross-entropy of the last forward's logits against labels i32 [B] (-100 = ignored); gradients of
-  // dloss * sum(losses) accumulated into params(). Frees the activations.
-  LossSum backward(const Tensor& labels, float dloss);
-  LossSum evaluate(const ClassifierInput& in, const Tensor& labels);
+  Tensor forward(const ClassifierInput& in) override;
+  LossSum backward(const Tensor& labels, float dloss) override;
+  LossSum evaluate(const ClassifierInput& in, const Tensor& labels, Tensor* logits = nullptr) override;
 
  private:
   struct Ctx {
@@ -53,6 +48,8 @@ class BertClassifier {
   int word_ = -1, position_ = -1, token_type_ = -1;
   std::unique_ptr<LayerNorm> emb_ln_;
   std::vector<BertLayer> layers_;
+  std::vector<std::pair<int, int>> layer_param_ids_;  // [first, end) per layer, for grad-ready hooks
+  int pooler_first_ = -1;
   std::unique_ptr<TorchLinear> pooler_, classifier_;
   int classifier_weight_ = -1, classifier_bias_ = -1;
   Ctx ctx_;
