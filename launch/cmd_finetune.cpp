@@ -65,6 +65,8 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
   c.add_option("--text-b-field", f.labelled.text_b_field, "classification: a second text column (sentence pairs)");
   c.add_option("--label-field", f.labelled.label_field, "classification: the label column / key")->capture_default_str();
   c.add_option("--test", f.test_file, "classification: a test set, scored once after training");
+  c.add_option("--init", f.init, "classification: pretrained weights, or random (transformers' initialisation of the "
+               "same architecture: the from-scratch baseline)")->check(CLI::IsMember({"pretrained", "random"}))->capture_default_str();
   add_device_options(c, f.dev);
   add_config_option(c);
 }

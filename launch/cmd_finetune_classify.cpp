@@ -86,8 +86,11 @@ int run_classification_finetune(FinetuneFlags& f) {
            dtype_name(t.compute_dtype), comm->world_size(), comm->backend());
   const WordPieceTokenizer tok = load_wordpiece(t.model_dir);
   LabelledData data = load_data(f);
-  auto model = load_bert_classifier(t.model_dir, t.device, t.compute_dtype, data.labels.names(),
-                                    t.zero_stage == 1 ? comm->world_size() : 1, t.seed);
+  const int64_t pad_to = t.zero_stage == 1 ? comm->world_size() : 1;
+  auto model = f.init == "random"
+                   ? random_bert_classifier(t.model_dir, t.device, t.compute_dtype, data.labels.names(), pad_to, t.seed)
+                   : load_bert_classifier(t.model_dir, t.device, t.compute_dtype, data.labels.names(), pad_to, t.seed);
+  if (f.init == "random") log_info("weights: random initialisation (the from-scratch baseline)");
   TEMPER_INPUT_CHECK(t.seq_len <= model->config().max_positions, "--seq-len", "value",
                      "{} exceeds the model's max_position_embeddings {}", t.seq_len, model->config().max_positions);
   log_info("data: {} training, {} validation, {} test examples; labels: {}", data.train.size(), data.valid.size(),

@@ -12,6 +12,7 @@ Runner add_eval(CLI::App& app);
 Runner add_generate(CLI::App& app);
 Runner add_inspect(CLI::App& app);
 Runner add_merge(CLI::App& app);
+Runner add_predict(CLI::App& app);  // classify lines with a fine-tuned BERT classifier
 Runner add_bench(CLI::App& app);  // `temper bench comm`
 
 }  // namespace temper::cli

@@ -22,6 +22,7 @@ struct FinetuneFlags {
   std::string qlora;             // "" = off
   LabelledSourceConfig labelled;  // classification: which fields hold the text(s) and the label
   std::string test_file;          // classification: scored once after training
+  std::string init = "pretrained";  // classification: pretrained | random (the architecture only)
 };
 
 // The schedule, progress style, bucket size, device and dtype from the flags.

@@ -35,6 +35,7 @@ int run(int argc, char** argv) {
   temper::cli::Runner inspect = temper::cli::add_inspect(app);
   temper::cli::Runner bench = temper::cli::add_bench(app);
   temper::cli::Runner merge = temper::cli::add_merge(app);
+  temper::cli::Runner predict = temper::cli::add_predict(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = temper::cli::expand_config_file(args);
@@ -57,6 +58,7 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("generate")) return generate();
     if (app.got_subcommand("bench")) return bench();
     if (app.got_subcommand("merge")) return merge();
+    if (app.got_subcommand("predict")) return predict();
     return inspect();
   } catch (const std::exception& e) {  // temper::Error included
     return fail(e.what());

@@ -9,7 +9,7 @@ PACKAGES=(
   libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openmpi-bin libopenmpi-dev libhdf5-dev
-  python3 python3-pip unzip
+  python3 python3-pip python3-matplotlib unzip
   fortunes
 )
 

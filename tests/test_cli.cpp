@@ -277,6 +277,18 @@ TEST_F(Cli, ClassificationFinetuneWritesAnHfClassifier) {
   EXPECT_EQ(config["id2label"]["1"], "positive");
   for (const char* f : {"model.safetensors", "tokenizer.json", "vocab.txt", "metrics.jsonl"})
     EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  // `temper predict` classifies lines from a file, in order, with a probability.
+  std::ofstream(tmp_ + "/lines.txt") << "a gorgeous, witty, seductive movie.\n\nthe plot is nothing but cliches.\n";
+  Result p = run("predict --model " + out + " --input " + tmp_ + "/lines.txt", tmp_);
+  ASSERT_EQ(p.code, 0) << p.err;
+  std::istringstream lines(p.out);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    EXPECT_TRUE(line.rfind("positive\t", 0) == 0 || line.rfind("negative\t", 0) == 0) << line;
+    const double prob = std::stod(line.substr(line.find('\t') + 1));
+    EXPECT_TRUE(prob >= 0.5 && prob <= 1.0) << line;
+  }
+  EXPECT_EQ(n, 2);
   Result bad = run("finetune --model " + model + " --train " + data + "/valid.tsv --label-field sentiment --output " +
                        out + "2",
                    tmp_);

@@ -54,13 +54,30 @@ bool load_weights(BertClassifier& model, const std::string& file) {
 
 }  // namespace
 
-std::unique_ptr<BertClassifier> load_bert_classifier(const std::string& dir, Device device, DType compute_dtype,
-                                                     const std::vector<std::string>& labels, int64_t pad_to,
-                                                     uint64_t seed) {
+namespace {
+
+BertConfig config_with_labels(const std::string& dir, const std::vector<std::string>& labels) {
   const std::string path = (fs::path(dir) / "config.json").string();
   BertConfig cfg = bert_config_from_json(read_json_file(path), path);
   if (!labels.empty()) cfg.labels = labels;
   TEMPER_INPUT_CHECK(cfg.num_labels() > 0, path, "num_labels", "no labels: give the classes (from the data)");
+  return cfg;
+}
+
+}  // namespace
+
+std::unique_ptr<BertClassifier> random_bert_classifier(const std::string& dir, Device device, DType compute_dtype,
+                                                       const std::vector<std::string>& labels, int64_t pad_to,
+                                                       uint64_t seed) {
+  auto model = std::make_unique<BertClassifier>(config_with_labels(dir, labels), device, compute_dtype, pad_to);
+  model->init_random(seed);
+  return model;
+}
+
+std::unique_ptr<BertClassifier> load_bert_classifier(const std::string& dir, Device device, DType compute_dtype,
+                                                     const std::vector<std::string>& labels, int64_t pad_to,
+                                                     uint64_t seed) {
+  const BertConfig cfg = config_with_labels(dir, labels);
   auto model = std::make_unique<BertClassifier>(cfg, device, compute_dtype, pad_to);
   if (!load_weights(*model, (fs::path(dir) / "model.safetensors").string())) {
     log_info("{}: no classifier for {} labels in the checkpoint; initialised a new one", dir, cfg.num_labels());

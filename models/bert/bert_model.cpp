@@ -65,6 +65,27 @@ void BertClassifier::init_classifier(uint64_t seed) {
   store_.sync_compute_from_master();
 }
 
+void BertClassifier::init_random(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> n(0.f, cfg_.initializer_range);
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (int id = 0; id < store_.size(); ++id) {
+    const ParamInfo& p = store_.info(id);
+    Tensor w = Tensor::zeros(p.shape, DType::F32);
+    if (ends_with(p.name, "LayerNorm.weight")) {
+      for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = 1.f;
+    } else if (!ends_with(p.name, ".bias")) {
+      for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = n(rng);
+    }
+    if (id == word_ && cfg_.pad_token_id >= 0 && cfg_.pad_token_id < cfg_.vocab_size)
+      for (int64_t j = 0; j < cfg_.hidden; ++j) w.data<float>()[cfg_.pad_token_id * cfg_.hidden + j] = 0.f;
+    store_.master(id).copy_from(w);
+  }
+  store_.sync_compute_from_master();
+}
+
 Tensor BertClassifier::embed(const ClassifierInput& in) {
   TEMPER_CHECK(in.tokens.ndim() == 2, "bert: tokens must be [B,T], got {}", shape_str(in.tokens.shape()));
   const int64_t b = in.tokens.dim(0), t = in.tokens.dim(1), c = cfg_.hidden;

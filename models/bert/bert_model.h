@@ -28,6 +28,9 @@ class BertClassifier : public SequenceClassifier {
   // transformers' initialisation of the head (classifier weight ~ N(0, initializer_range), bias 0),
   // for checkpoints without one.
   void init_classifier(uint64_t seed);
+  // transformers' initialisation of the whole model (the "from scratch" baseline): linear and
+  // embedding weights ~ N(0, initializer_range) (the padding token's row 0), biases 0, LayerNorm 1 / 0.
+  void init_random(uint64_t seed);
   Tensor forward(const ClassifierInput& in) override;
   LossSum backward(const Tensor& labels, float dloss) override;
   LossSum evaluate(const ClassifierInput& in, const Tensor& labels, Tensor* logits = nullptr) override;

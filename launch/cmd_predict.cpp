@@ -1,0 +1,88 @@
+// `temper predict`: classify lines of text with a fine-tuned sequence classifier (a BERT directory in
+// BertForSequenceClassification layout with its tokenizer). Reads a file or stdin, one text per line
+// (empty lines skipped), and prints "label<TAB>probability<TAB>text" per line, in input order.
+#include <cmath>
+#include <fstream>
+#include <iostream>
+
+#include "launch/commands.h"
+#include "launch/common_options.h"
+#include "launch/finetune_flags.h"
+#include "models/bert/bert_checkpoint.h"
+#include "runtime/data/classification_loader.h"
+#include "runtime/data/wordpiece_tokenizer.h"
+
+namespace temper::cli {
+namespace {
+
+struct PredictFlags {
+  std::string model, input = "-";
+  int64_t batch = 32, max_len = 128;
+  DeviceOptions dev;
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    TEMPER_INPUT_CHECK(file.good(), path, "file", "cannot open for reading");
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+// Softmax of one row of logits: (argmax, its probability).
+std::pair<int, double> best(const float* row, int64_t n) {
+  int arg = 0;
+  for (int j = 1; j < n; ++j)
+    if (row[j] > row[arg]) arg = j;
+  double sum = 0;
+  for (int j = 0; j < n; ++j) sum += std::exp(double(row[j]) - row[arg]);
+  return {arg, 1.0 / sum};
+}
+
+int run(const PredictFlags& f) {
+  TEMPER_INPUT_CHECK(is_bert_model_dir(f.model), f.model, "config.json", "not a BERT classifier directory");
+  const Device device = resolve_device(f.dev);
+  auto model = load_bert_classifier(f.model, device, resolve_precision(f.dev, device));
+  const WordPieceTokenizer tok = WordPieceTokenizer::from_tokenizer_json(f.model + "/tokenizer.json");
+  const std::vector<std::string> lines = read_lines(f.input);
+  if (lines.empty()) return 0;
+  std::vector<EncodedExample> encoded;
+  for (const std::string& line : lines) {
+    const WordPieceTokenizer::Encoding e = tok.encode_for_classification(line, nullptr, f.max_len);
+    encoded.push_back({e.ids, e.token_type_ids, ClassificationLoader::kIgnoreLabel});
+  }
+  ClassificationLoader loader(std::move(encoded), tok.pad_id(), LoaderOptions{f.batch, LoaderMode::Eval, 0, 0, 1});
+  size_t next_line = 0;
+  ClassificationBatch b;
+  while (loader.next(b)) {
+    const Tensor logits = model->forward({b.tokens, b.token_types, b.lengths}).to_host_f32();
+    const int64_t n = logits.dim(1);
+    for (int64_t i = 0; i < logits.dim(0); ++i, ++next_line) {
+      const auto [label, p] = best(logits.data<float>() + i * n, n);
+      std::printf("%s\t%.4f\t%s\n", model->labels()[static_cast<size_t>(label)].c_str(), p, lines[next_line].c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_predict(CLI::App& app) {
+  auto f = std::make_shared<PredictFlags>();
+  CLI::App* c = app.add_subcommand("predict", "classify lines of text with a fine-tuned classifier");
+  c->add_option("--model", f->model, "fine-tuned classifier directory (temper finetune output)")->required();
+  c->add_option("--input", f->input, "text file, one example per line ('-' = stdin)")->capture_default_str();
+  c->add_option("--batch", f->batch, "lines per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
+  c->add_option("--max-len", f->max_len, "tokens per line, [CLS]/[SEP] included")->check(CLI::Range(int64_t(3), int64_t(1) << 16))->capture_default_str();
+  add_device_options(*c, f->dev);
+  return [f] { return run(*f); };
+}
+
+}  // namespace temper::cli
