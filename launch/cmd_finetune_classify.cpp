@@ -91,6 +91,7 @@ int run_classification_finetune(FinetuneFlags& f) {
                    ? random_bert_classifier(t.model_dir, t.device, t.compute_dtype, data.labels.names(), pad_to, t.seed)
                    : load_bert_classifier(t.model_dir, t.device, t.compute_dtype, data.labels.names(), pad_to, t.seed);
   if (f.init == "random") log_info("weights: random initialisation (the from-scratch baseline)");
+  if (!f.pooling.empty()) model->set_pooling(f.pooling == "mean" ? BertPooling::Mean : BertPooling::Cls);
   TEMPER_INPUT_CHECK(t.seq_len <= model->config().max_positions, "--seq-len", "value",
                      "{} exceeds the model's max_position_embeddings {}", t.seq_len, model->config().max_positions);
   log_info("data: {} training, {} validation, {} test examples; labels: {}", data.train.size(), data.valid.size(),

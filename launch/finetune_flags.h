@@ -23,6 +23,7 @@ struct FinetuneFlags {
   LabelledSourceConfig labelled;  // classification: which fields hold the text(s) and the label
   std::string test_file;          // classification: scored once after training
   std::string init = "pretrained";  // classification: pretrained | random (the architecture only)
+  std::string pooling;               // classification: cls | mean ("" = the checkpoint's, else cls)
 };
 
 // The schedule, progress style, bucket size, device and dtype from the flags.

@@ -44,6 +44,37 @@ TEST(BertHf, LogitsLossAndGradientsMatchTransformers) {
   }
 }
 
+// --pooling mean: the classifier on the mean of the last hidden states over the real tokens
+// (transformers' BertModel + a masked mean, in the fixture script); the pooler gets no gradient.
+TEST(BertHf, MeanPoolingMatchesTheMaskedMeanOfTransformersHiddenStates) {
+  const std::string dir = (fs::temp_directory_path() / "temper_bert_mean").string();
+  fs::create_directories(dir);
+  fs::copy_file(fixture("bert_cls/model.safetensors"), dir + "/model.safetensors", fs::copy_options::overwrite_existing);
+  nlohmann::json config = read_json_file(fixture("bert_cls/config.json"));
+  config["temper_pooling"] = "mean";
+  write_json_file_atomic(dir + "/config.json", config);
+  auto model = load_bert_classifier(dir, Device::Cpu, DType::F32);
+  ASSERT_EQ(model->config().pooling, BertPooling::Mean);
+  const SafetensorsFile ref = SafetensorsFile::open(fixture("bert_cls/reference.safetensors"));
+  EXPECT_LT(rel_err(model->forward(reference_input(ref)).to_vector(), ref.load("mean.logits").to_vector()), 1e-5);
+  model->params().zero_grads();
+  const LossSum ls = model->backward(ref.load("labels", DType::I32), 1.f / 3.f);
+  EXPECT_NEAR(ls.sum / double(ls.count), ref.load("mean.loss").to_vector()[0], 1e-5);
+  const ParameterStore& s = model->params();
+  for (int id = 0; id < s.size(); ++id) {
+    const std::string& name = s.info(id).name;
+    const std::vector<float> got = s.grad(id).to_vector(), want = ref.load("mean.grad." + name).to_vector();
+    if (name.find("self.key.bias") != std::string::npos || name.find("pooler") != std::string::npos) {
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << name;
+      continue;
+    }
+    EXPECT_LT(rel_err(got, want), 1e-4) << name;
+  }
+  save_bert_classifier(*model, dir + "/saved");
+  EXPECT_EQ(read_json_file(dir + "/saved/config.json")["temper_pooling"], "mean");
+  fs::remove_all(dir);
+}
+
 TEST(BertHf, SavedModelReloadsIdentically) {
   auto model = load_bert_classifier(fixture("bert_cls"), Device::Cpu, DType::F32);
   const std::string dir = (fs::temp_directory_path() / "temper_bert_save").string();

@@ -2,7 +2,7 @@
 """A small random BertForSequenceClassification written by transformers (odd sizes: hidden 36, 3 heads
 of 12, intermediate 52, vocab 97, 3 labels) and its reference outputs for tests/test_bert_hf.cpp:
 a padded batch (lengths 9, 5, 1), token types, labels -> logits, loss and every parameter's gradient
-(eager attention, no dropout). Writes tests/fixtures/bert_cls/{config.json, model.safetensors,
+(eager attention, no dropout), with HF's [CLS] pooler and with mean pooling. Writes tests/fixtures/bert_cls/{config.json, model.safetensors,
 reference.safetensors}.   python3 tools/make_bert_fixture.py   (torch, transformers, safetensors)"""
 import os
 
@@ -46,6 +46,18 @@ def main():
            "logits": out.logits.detach().numpy(), "loss": np.array([out.loss.item()], dtype=np.float32)}
     for name, p in model.named_parameters():
         ref["grad." + name] = p.grad.numpy()
+    # Mean pooling (sentence-transformers' pooling, temper's --pooling mean): the classifier on the
+    # mean of the last hidden states over the real tokens; the pooler gets no gradient.
+    model.zero_grad()
+    hidden = model.bert(input_ids=tokens, token_type_ids=types, attention_mask=mask).last_hidden_state
+    pooled = (hidden * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True)
+    logits = model.classifier(pooled)
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    ref["mean.logits"] = logits.detach().numpy()
+    ref["mean.loss"] = np.array([loss.item()], dtype=np.float32)
+    for name, p in model.named_parameters():
+        ref["mean.grad." + name] = p.grad.numpy() if p.grad is not None else np.zeros(p.shape, dtype=np.float32)
     save_file(ref, os.path.join(OUT, "reference.safetensors"))
     print("wrote", OUT)
 

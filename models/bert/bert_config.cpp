@@ -68,6 +68,9 @@ BertConfig bert_config_from_json(const nlohmann::json& j, const std::string& pat
   TEMPER_INPUT_CHECK(pos == "absolute", path, "position_embedding_type", "\"{}\" is not supported (absolute)", pos);
   if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"];
   c.labels = parse_labels(j, path);
+  const std::string pooling = j.value("temper_pooling", std::string("cls"));
+  TEMPER_INPUT_CHECK(pooling == "cls" || pooling == "mean", path, "temper_pooling", "\"{}\" (cls, mean)", pooling);
+  c.pooling = pooling == "mean" ? BertPooling::Mean : BertPooling::Cls;
   return c;
 }
 
@@ -93,6 +96,8 @@ nlohmann::json bert_config_to_json(const BertConfig& c) {
   j["id2label"] = id2label;
   j["label2id"] = label2id;
   j.erase("num_labels");
+  j.erase("temper_pooling");
+  if (c.pooling == BertPooling::Mean) j["temper_pooling"] = "mean";
   return j;
 }
 

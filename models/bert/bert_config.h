@@ -10,6 +10,11 @@
 
 namespace temper {
 
+// How a sequence becomes one vector for the classifier: HF's pooler (dense + tanh on [CLS]), or the
+// mean of the last hidden states over the real tokens (sentence-transformers' pooling; recorded as
+// "temper_pooling": "mean" in config.json, which transformers does not read).
+enum class BertPooling { Cls, Mean };
+
 struct BertConfig {
   int n_layer = 0, n_head = 0;
   int64_t hidden = 0, intermediate = 0, vocab_size = 0, max_positions = 0, type_vocab_size = 2;
@@ -17,6 +22,7 @@ struct BertConfig {
   float initializer_range = 0.02f;
   ops::GeluKind act = ops::GeluKind::Erf;  // "gelu" = erf form; "gelu_new" = tanh form
   int pad_token_id = 0;
+  BertPooling pooling = BertPooling::Cls;
   std::vector<std::string> labels;  // id -> label name (num_labels entries); empty for a bare encoder
   nlohmann::json original;          // the config.json read
 

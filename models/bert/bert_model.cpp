@@ -1,6 +1,7 @@
 // BertClassifier forward/backward composition.
 #include "models/bert/bert_model.h"
 
+#include <algorithm>
 #include <random>
 
 #include "kernels/cross_entropy.h"
@@ -109,15 +110,51 @@ Tensor BertClassifier::forward(const ClassifierInput& in) {
   Tensor h = embed(in);
   ctx_.layers.resize(layers_.size());
   for (size_t l = 0; l < layers_.size(); ++l) h = layers_[l].forward(h, ctx_.lengths, ctx_.layers[l]);
-  const int64_t b = h.dim(0), c = cfg_.hidden;
-  ctx_.cls = new_activation({b, c}, h);
-  gather_first(ctx_.cls, h);
-  ctx_.pooled = new_activation({b, c}, h);
-  pooler_->forward(ctx_.pooled, ctx_.cls);
-  ops::tanh_forward(ctx_.pooled, ctx_.pooled);
-  ctx_.logits = new_activation({b, cfg_.num_labels()}, h);
+  ctx_.pooled = pool(h);
+  ctx_.logits = new_activation({h.dim(0), cfg_.num_labels()}, h);
   classifier_->forward(ctx_.logits, ctx_.pooled);
   return ctx_.logits;
+}
+
+// Mean pooling is a matmul with a [B, B*T] weight matrix (1/len_b on sequence b's real tokens), so
+// it runs on any backend and its backward is the transposed product.
+Tensor BertClassifier::pool(const Tensor& h) {
+  const int64_t b = h.dim(0), t = h.dim(1), c = cfg_.hidden;
+  const Tensor pooled = new_activation({b, c}, h);
+  if (cfg_.pooling == BertPooling::Mean) {
+    const Tensor lengths = ctx_.lengths.device() == Device::Cpu ? ctx_.lengths : ctx_.lengths.to(Device::Cpu);
+    Tensor w = Tensor::zeros({b, b * t}, DType::F32);
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t n = std::min<int64_t>(t, lengths.data<int32_t>()[i]);
+      for (int64_t j = 0; j < n; ++j) w.data<float>()[i * b * t + i * t + j] = 1.f / static_cast<float>(n);
+    }
+    ctx_.mean_weights = new_activation({b, b * t}, h);
+    ops::cast(ctx_.mean_weights, w.to(h.device()));
+    ops::matmul(pooled, ctx_.mean_weights, ops::Trans::No, h.reshape({b * t, c}), ops::Trans::No);
+    return pooled;
+  }
+  ctx_.cls = new_activation({b, c}, h);
+  gather_first(ctx_.cls, h);
+  pooler_->forward(pooled, ctx_.cls);
+  ops::tanh_forward(pooled, pooled);
+  return pooled;
+}
+
+Tensor BertClassifier::pool_backward(const Tensor& dpooled) {
+  const BertLayer::Ctx& last = ctx_.layers.back();
+  const Tensor dh = new_activation(last.ln2.out.shape(), dpooled);
+  const int64_t b = dh.dim(0), t = dh.dim(1), c = cfg_.hidden;
+  if (cfg_.pooling == BertPooling::Mean) {
+    ops::matmul(dh.reshape({b * t, c}), ctx_.mean_weights, ops::Trans::Yes, dpooled, ops::Trans::No);
+    notify_grad_ready(pooler_first_, store_.size());  // the pooler is unused: zero gradients
+    return dh;
+  }
+  ops::tanh_backward(dpooled, dpooled, ctx_.pooled);
+  Tensor dcls = new_activation(ctx_.cls.shape(), dpooled);
+  pooler_->backward(dcls, dpooled, ctx_.cls);
+  notify_grad_ready(pooler_first_, store_.size());  // pooler + classifier
+  scatter_first(dh, dcls);
+  return dh;
 }
 
 LossSum BertClassifier::loss(const Tensor& labels, float dloss, bool want_grad) {
@@ -151,13 +188,7 @@ LossSum BertClassifier::backward(const Tensor& labels, float dloss) {
   const Tensor& dlogits = ctx_.logits;
   Tensor dpooled = new_activation(ctx_.pooled.shape(), dlogits);
   classifier_->backward(dpooled, dlogits, ctx_.pooled);
-  ops::tanh_backward(dpooled, dpooled, ctx_.pooled);
-  Tensor dcls = new_activation(ctx_.cls.shape(), dlogits);
-  pooler_->backward(dcls, dpooled, ctx_.cls);
-  notify_grad_ready(pooler_first_, store_.size());  // pooler + classifier
-  const BertLayer::Ctx& last = ctx_.layers.back();
-  Tensor dh = new_activation(last.ln2.out.shape(), dlogits);
-  scatter_first(dh, dcls);
+  Tensor dh = pool_backward(dpooled);
   for (size_t l = layers_.size(); l-- > 0;) {
     Tensor dx = new_activation(dh.shape(), dh);
     layers_[l].backward(dx, dh, ctx_.layers[l]);

@@ -31,6 +31,7 @@ class BertClassifier : public SequenceClassifier {
   // transformers' initialisation of the whole model (the "from scratch" baseline): linear and
   // embedding weights ~ N(0, initializer_range) (the padding token's row 0), biases 0, LayerNorm 1 / 0.
   void init_random(uint64_t seed);
+  void set_pooling(BertPooling pooling) { cfg_.pooling = pooling; }  // no parameters change
   Tensor forward(const ClassifierInput& in) override;
   LossSum backward(const Tensor& labels, float dloss) override;
   LossSum evaluate(const ClassifierInput& in, const Tensor& labels, Tensor* logits = nullptr) override;
@@ -41,8 +42,11 @@ class BertClassifier : public SequenceClassifier {
     LayerNorm::Ctx emb_ln;
     std::vector<BertLayer::Ctx> layers;
     Tensor cls, pooled, logits;  // [B,C], [B,C], [B,L]
+    Tensor mean_weights;         // mean pooling: [B, B*T], row b = 1/len_b over sequence b's tokens
   };
   Tensor embed(const ClassifierInput& in);
+  Tensor pool(const Tensor& h);                 // [B,T,C] -> [B,C] into ctx_
+  Tensor pool_backward(const Tensor& dpooled);  // -> dh [B,T,C]
   void embed_backward(const Tensor& dh);
   LossSum loss(const Tensor& labels, float dloss, bool want_grad);
 

@@ -219,8 +219,9 @@ TemplatePiece parse_template_piece(const json& item, const json& specials, const
                                    const std::string& file, const std::string& field) {
   TEMPER_INPUT_CHECK(item.is_object() && item.size() == 1, file, field,
                      "expected {{\"SpecialToken\"|\"Sequence\": ...}}");
-  const std::string kind = item.begin().key();
-  const json& body = item.begin().value();
+  const auto entry = item.begin();  // kept: the reference below points into the item it iterates
+  const std::string kind = entry.key();
+  const json& body = *entry;
   TEMPER_INPUT_CHECK(body.is_object() && body.contains("id") && body["id"].is_string(), file,
                      field + "." + kind + ".id", "expected a string id");
   TemplatePiece piece;
