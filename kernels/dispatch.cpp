@@ -82,6 +82,13 @@ void adamw_update(const Tensor& param, const Tensor& m, const Tensor& v, const T
                   const Tensor& param_copy) {
   TEMPER_DISPATCH(param, adamw_update(param, m, v, grad, s, param_copy));
 }
+void scale_rows(const Tensor& x, const Tensor& s) {
+  TEMPER_CHECK(x.ndim() == 2 && s.ndim() == 1 && s.dim(0) == x.dim(0) && s.dtype() == DType::F32 &&
+                   s.device() == x.device(),
+               "scale_rows: x must be [N,C] and s f32 [N] on its device, got {} and {}", shape_str(x.shape()),
+               shape_str(s.shape()));
+  TEMPER_DISPATCH(x, scale_rows(x, s));
+}
 void tanh_forward(const Tensor& out, const Tensor& x) {
   TEMPER_CHECK(out.numel() == x.numel() && out.dtype() == x.dtype(), "tanh_forward: out and x differ in size or dtype");
   TEMPER_DISPATCH(x, tanh_forward(out, x));

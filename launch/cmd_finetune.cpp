@@ -67,6 +67,8 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
   c.add_option("--test", f.test_file, "classification: a test set, scored once after training");
   c.add_option("--init", f.init, "classification: pretrained weights, or random (transformers' initialisation of the "
                "same architecture: the from-scratch baseline)")->check(CLI::IsMember({"pretrained", "random"}))->capture_default_str();
+  c.add_option("--class-weights", f.class_weights, "classification: per-class loss weights in label order (w0,w1,...) "
+               "or 'auto' (n / (classes x count), sklearn's balanced)");
   c.add_option("--pooling", f.pooling, "classification: cls (HF's pooler on [CLS]; transformers reloads it exactly) or "
                "mean (mean of the last hidden states over the real tokens)")->check(CLI::IsMember({"cls", "mean"}));
   add_device_options(c, f.dev);

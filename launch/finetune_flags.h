@@ -24,6 +24,7 @@ struct FinetuneFlags {
   std::string test_file;          // classification: scored once after training
   std::string init = "pretrained";  // classification: pretrained | random (the architecture only)
   std::string pooling;               // classification: cls | mean ("" = the checkpoint's, else cls)
+  std::string class_weights;         // classification: "" | auto | w0,w1,... (label-id order)
 };
 
 // The schedule, progress style, bucket size, device and dtype from the flags.

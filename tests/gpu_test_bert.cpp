@@ -21,6 +21,7 @@ struct Step {
 Step run(Device device, DType dtype) {
   auto model = load_bert_classifier(fixture("bert_cls"), device, dtype);
   const SafetensorsFile ref = SafetensorsFile::open(fixture("bert_cls/reference.safetensors"));
+  model->set_class_weights(ref.load("weighted.class_weights").to_vector());  // exercises scale_rows
   const ClassifierInput in{ref.load("tokens", DType::I32), ref.load("token_types", DType::I32),
                            ref.load("lengths", DType::I32)};
   Step s;

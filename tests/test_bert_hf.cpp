@@ -75,6 +75,28 @@ TEST(BertHf, MeanPoolingMatchesTheMaskedMeanOfTransformersHiddenStates) {
   fs::remove_all(dir);
 }
 
+// Class weights: the loss is torch's CrossEntropyLoss(weight=w) (sum of w_y * loss / sum of w_y)
+// and so are all the gradients.
+TEST(BertHf, ClassWeightsMatchTorchWeightedCrossEntropy) {
+  auto model = load_bert_classifier(fixture("bert_cls"), Device::Cpu, DType::F32);
+  const SafetensorsFile ref = SafetensorsFile::open(fixture("bert_cls/reference.safetensors"));
+  model->set_class_weights(ref.load("weighted.class_weights").to_vector());
+  const Tensor labels = ref.load("labels", DType::I32);
+  double weight_sum = 0;
+  for (int64_t i = 0; i < labels.numel(); ++i) weight_sum += model->class_weights()[size_t(labels.data<int32_t>()[i])];
+  model->forward(reference_input(ref));
+  model->params().zero_grads();
+  const LossSum ls = model->backward(labels, float(1.0 / weight_sum));
+  EXPECT_NEAR(ls.sum / weight_sum, ref.load("weighted.loss").to_vector()[0], 1e-5);
+  const ParameterStore& s = model->params();
+  for (int id = 0; id < s.size(); ++id) {
+    const std::string& name = s.info(id).name;
+    const std::vector<float> got = s.grad(id).to_vector(), want = ref.load("weighted.grad." + name).to_vector();
+    if (name.find("self.key.bias") != std::string::npos) continue;  // exactly 0 (see above)
+    EXPECT_LT(rel_err(got, want), 1e-4) << name;
+  }
+}
+
 TEST(BertHf, SavedModelReloadsIdentically) {
   auto model = load_bert_classifier(fixture("bert_cls"), Device::Cpu, DType::F32);
   const std::string dir = (fs::temp_directory_path() / "temper_bert_save").string();

@@ -46,6 +46,16 @@ def main():
            "logits": out.logits.detach().numpy(), "loss": np.array([out.loss.item()], dtype=np.float32)}
     for name, p in model.named_parameters():
         ref["grad." + name] = p.grad.numpy()
+    # Class weights (torch's CrossEntropyLoss(weight=...), mean over the weights), [CLS] pooling.
+    model.zero_grad()
+    logits = model(input_ids=tokens, token_type_ids=types, attention_mask=mask).logits
+    weights = torch.tensor([0.5, 2.0, 1.25])
+    loss = torch.nn.functional.cross_entropy(logits, labels, weight=weights)
+    loss.backward()
+    ref["weighted.class_weights"] = weights.numpy()
+    ref["weighted.loss"] = np.array([loss.item()], dtype=np.float32)
+    for name, p in model.named_parameters():
+        ref["weighted.grad." + name] = p.grad.numpy()
     # Mean pooling (sentence-transformers' pooling, temper's --pooling mean): the classifier on the
     # mean of the last hidden states over the real tokens; the pooler gets no gradient.
     model.zero_grad()

@@ -30,6 +30,11 @@ __global__ void tanh_backward_kernel(T* dx, const T* dout, const T* y, int64_t n
   }
 }
 
+template <class T>
+__global__ void scale_rows_kernel(T* x, const float* s, int64_t n, int64_t c) {
+  for (int64_t i = global_thread(); i < n * c; i += grid_threads()) x[i] = from_f32<T>(to_f32(x[i]) * s[i / c]);
+}
+
 template <class TO, class TI>
 __global__ void cast_kernel(TO* out, const TI* in, int64_t n) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) out[i] = from_f32<TO>(to_f32(in[i]));
@@ -72,6 +77,17 @@ void tanh_backward(const Tensor& dx, const Tensor& dout, const Tensor& y) {
   dispatch_act(y.dtype(), "tanh_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     tanh_backward_kernel<<<grid_for(n), kBlock, 0, compute_stream()>>>(mptr<T>(dx), cptr<T>(dout), cptr<T>(y), n);
+    TEMPER_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void scale_rows(const Tensor& x, const Tensor& s) {
+  check_on_cuda(x, "scale_rows", "x");
+  const int64_t n = x.dim(0), c = x.dim(1);
+  if (n * c == 0) return;
+  dispatch_act(x.dtype(), "scale_rows", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    scale_rows_kernel<<<grid_for(n * c), kBlock, 0, compute_stream()>>>(mptr<T>(x), cptr<float>(s), n, c);
     TEMPER_CUDA_LAUNCH_CHECK();
   });
 }

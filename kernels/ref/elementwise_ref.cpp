@@ -28,6 +28,13 @@ void tanh_backward(const Tensor& dx, const Tensor& dout, const Tensor& y) {
   for (int64_t i = 0; i < y.numel(); ++i) d[i] = g[i] * (1.f - yp[i] * yp[i]);
 }
 
+void scale_rows(const Tensor& x, const Tensor& s) {
+  const int64_t n = x.dim(0), c = x.dim(1);
+  float* p = x.data<float>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < c; ++j) p[i * c + j] *= s.data<float>()[i];
+}
+
 void scale_inplace(const Tensor& x, float s) {
   float* p = x.data<float>();
   const int64_t n = x.numel();

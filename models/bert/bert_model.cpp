@@ -166,11 +166,20 @@ LossSum BertClassifier::loss(const Tensor& labels, float dloss, bool want_grad) 
   LossSum r;
   const std::vector<float> l = losses.to_host_f32().to_vector();
   const Tensor host_labels = labels.device() == Device::Cpu ? labels : labels.to(Device::Cpu);
+  const std::vector<float>& cw = class_weights();
+  const bool weighted = want_grad && !cw.empty();
+  TEMPER_CHECK(cw.empty() || static_cast<int64_t>(cw.size()) == cfg_.num_labels(), "{} class weights for {} labels",
+               cw.size(), cfg_.num_labels());
+  Tensor row_weights = Tensor::zeros({b}, DType::F32);
   for (int64_t i = 0; i < b; ++i) {
-    if (host_labels.data<int32_t>()[i] == -100) continue;
-    r.sum += l[static_cast<size_t>(i)];
+    const int32_t label = host_labels.data<int32_t>()[i];
+    if (label == -100) continue;
+    const float w = weighted ? cw[static_cast<size_t>(label)] : 1.f;
+    row_weights.data<float>()[i] = w;
+    r.sum += static_cast<double>(w) * l[static_cast<size_t>(i)];
     ++r.count;
   }
+  if (weighted) ops::scale_rows(ctx_.logits, row_weights.to(store_.device()));  // the rows of dlogits
   return r;
 }
 

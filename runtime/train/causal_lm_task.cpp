@@ -14,10 +14,10 @@ std::string CausalLmTask::data_description() const {
   return fmt::format("{} training windows", train_.num_windows());
 }
 
-int64_t CausalLmTask::load_micro_batch(size_t slot) {
+double CausalLmTask::load_micro_batch(size_t slot) {
   if (micro_.size() <= slot) micro_.resize(slot + 1);
   train_.next(micro_[slot]);
-  return micro_[slot].num_targets;
+  return static_cast<double>(micro_[slot].num_targets);
 }
 
 LossSum CausalLmTask::forward_backward(size_t slot, float dloss) {

@@ -42,10 +42,18 @@ std::string ClassificationTask::data_description() const {
   return fmt::format("{} training examples", train_.num_examples());
 }
 
-int64_t ClassificationTask::load_micro_batch(size_t slot) {
+double ClassificationTask::load_micro_batch(size_t slot) {
   if (micro_.size() <= slot) micro_.resize(slot + 1);
   train_.next(micro_[slot]);
-  return micro_[slot].num_targets;
+  const ClassificationBatch& b = micro_[slot];
+  const std::vector<float>& w = model_.class_weights();
+  if (w.empty()) return static_cast<double>(b.num_targets);
+  double sum = 0;  // the weighted mean's denominator, as torch's CrossEntropyLoss(weight=...)
+  for (int64_t i = 0; i < b.labels.numel(); ++i) {
+    const int32_t label = b.labels.data<int32_t>()[i];
+    if (label != ClassificationLoader::kIgnoreLabel) sum += w.at(static_cast<size_t>(label));
+  }
+  return sum;
 }
 
 LossSum ClassificationTask::forward_backward(size_t slot, float dloss) {

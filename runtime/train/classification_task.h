@@ -17,7 +17,7 @@ class ClassificationTask : public TrainTask {
   TrainableModel& model() override { return model_; }
   int64_t micro_batches_per_epoch() const override { return train_.batches_per_epoch(); }
   std::string data_description() const override;
-  int64_t load_micro_batch(size_t slot) override;
+  double load_micro_batch(size_t slot) override;
   LossSum forward_backward(size_t slot, float dloss) override;
   int64_t tokens(size_t slot) const override { return micro_.at(slot).num_tokens; }
   nlohmann::json loader_state() const override { return loader_state_to_json(train_.state()); }

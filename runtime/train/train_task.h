@@ -27,9 +27,10 @@ class TrainTask {
   virtual int64_t micro_batches_per_epoch() const = 0;
   virtual std::string data_description() const = 0;  // "1234 training windows"
 
-  // Draws this rank's next micro-batch into `slot` (0 .. grad_accum-1); returns the targets it
-  // scores (tokens, or labelled sequences), for the loss normalisation over all ranks.
-  virtual int64_t load_micro_batch(size_t slot) = 0;
+  // Draws this rank's next micro-batch into `slot` (0 .. grad_accum-1); returns the weight of the
+  // targets it scores (tokens, or labelled sequences; with class weights their sum), for the loss
+  // normalisation over all ranks.
+  virtual double load_micro_batch(size_t slot) = 0;
   // Forward + backward on `slot`'s batch, gradients of dloss * sum(losses) accumulated.
   virtual LossSum forward_backward(size_t slot, float dloss) = 0;
   virtual int64_t tokens(size_t slot) const = 0;  // input tokens of `slot`'s batch (throughput)

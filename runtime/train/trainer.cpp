@@ -113,10 +113,10 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
   TEMPER_NVTX("train_step");
   const auto t0 = std::chrono::steady_clock::now();
   const size_t micro = static_cast<size_t>(cfg_.grad_accum);
-  int64_t kept = 0;
+  double kept = 0;
   for (size_t i = 0; i < micro; ++i) kept += task_->load_micro_batch(i);
   StepStats st;
-  const double kept_global = comm_.all_reduce_scalar(static_cast<double>(kept), ReduceOp::Sum);
+  const double kept_global = comm_.all_reduce_scalar(kept, ReduceOp::Sum);
   const float dloss = kept_global > 0 ? static_cast<float>(1.0 / kept_global) : 0.f;  // mean over the global step
   model_.params().zero_grads();
   LossSum total;
