@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/setup.sh
-bash scripts/build.sh
+TARGETS=temper bash scripts/build.sh
 MODEL=$(bash tools/fetch_minilm.sh)
 DATA=$(bash tools/prepare_sentiment.sh)
 TEMPER=build/launch/temper
@@ -23,7 +23,7 @@ GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 RANKS=$(( GPUS > 0 ? GPUS : 2 ))
 MPI="mpirun -np $RANKS --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1"
 TRAIN=(--train "$DATA/train.tsv" --valid "$DATA/valid.tsv" --test "$DATA/test.tsv" --seq-len 64
-       --micro-batch $(( 32 / RANKS > 0 ? 32 / RANKS : 1 )) --epochs 1 --lr 1e-4 --warmup-ratio 0.1 --eval-every 66
+       --micro-batch $(( 32 / RANKS > 0 ? 32 / RANKS : 1 )) --epochs 1 --lr 1e-4 --warmup-ratio 0.1 --eval-every 132
        --progress plain --log-every 22)
 rm -rf "$OUT" && mkdir -p "$OUT"
 
