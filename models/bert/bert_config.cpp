@@ -1,20 +1,11 @@
 // BERT config parsing and writing.
 #include "models/bert/bert_config.h"
 
+#include "models/io/json_file.h"
 #include "runtime/error.h"
 
 namespace temper {
 namespace {
-
-int64_t get_int(const nlohmann::json& j, const std::string& path, const char* key, int64_t fallback, bool required) {
-  if (!j.contains(key) || j[key].is_null()) {
-    TEMPER_INPUT_CHECK(!required, path, key, "missing");
-    return fallback;
-  }
-  TEMPER_INPUT_CHECK(j[key].is_number_integer() && j[key].get<int64_t>() > 0 && j[key].get<int64_t>() < (1ll << 31),
-                     path, key, "must be a positive integer, got {}", j[key].dump());
-  return j[key].get<int64_t>();
-}
 
 // id2label {"0": "negative", ...} (or num_labels alone: LABEL_0 ...), checked to be ids 0..n-1.
 std::vector<std::string> parse_labels(const nlohmann::json& j, const std::string& path) {
@@ -29,7 +20,7 @@ std::vector<std::string> parse_labels(const nlohmann::json& j, const std::string
       labels[i] = m[key].get<std::string>();
     }
   }
-  const int64_t n = get_int(j, path, "num_labels", static_cast<int64_t>(labels.size()), false);
+  const int64_t n = config_positive_int(j, path, "num_labels", static_cast<int64_t>(labels.size()), false);
   if (labels.empty())
     for (int64_t i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
   TEMPER_INPUT_CHECK(static_cast<int64_t>(labels.size()) == n, path, "num_labels", "{} does not match id2label ({})",
@@ -44,13 +35,13 @@ BertConfig bert_config_from_json(const nlohmann::json& j, const std::string& pat
   TEMPER_INPUT_CHECK(j.value("model_type", std::string()) == "bert", path, "model_type", "must be \"bert\"");
   BertConfig c;
   c.original = j;
-  c.n_layer = static_cast<int>(get_int(j, path, "num_hidden_layers", 0, true));
-  c.n_head = static_cast<int>(get_int(j, path, "num_attention_heads", 0, true));
-  c.hidden = get_int(j, path, "hidden_size", 0, true);
-  c.intermediate = get_int(j, path, "intermediate_size", 0, true);
-  c.vocab_size = get_int(j, path, "vocab_size", 0, true);
-  c.max_positions = get_int(j, path, "max_position_embeddings", 512, false);
-  c.type_vocab_size = get_int(j, path, "type_vocab_size", 2, false);
+  c.n_layer = static_cast<int>(config_positive_int(j, path, "num_hidden_layers", 0, true));
+  c.n_head = static_cast<int>(config_positive_int(j, path, "num_attention_heads", 0, true));
+  c.hidden = config_positive_int(j, path, "hidden_size", 0, true);
+  c.intermediate = config_positive_int(j, path, "intermediate_size", 0, true);
+  c.vocab_size = config_positive_int(j, path, "vocab_size", 0, true);
+  c.max_positions = config_positive_int(j, path, "max_position_embeddings", 512, false);
+  c.type_vocab_size = config_positive_int(j, path, "type_vocab_size", 2, false);
   TEMPER_INPUT_CHECK(c.hidden % c.n_head == 0, path, "num_attention_heads", "{} does not divide hidden_size {}",
                      c.n_head, c.hidden);
   if (j.contains("layer_norm_eps")) {

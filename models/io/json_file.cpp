@@ -67,6 +67,17 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
+int64_t config_positive_int(const nlohmann::json& j, const std::string& path, const char* key, int64_t fallback,
+                            bool required) {
+  if (!j.contains(key) || j[key].is_null()) {
+    TEMPER_INPUT_CHECK(!required, path, key, "missing");
+    return fallback;
+  }
+  TEMPER_INPUT_CHECK(j[key].is_number_integer() && j[key].get<int64_t>() > 0 && j[key].get<int64_t>() < (1ll << 31),
+                     path, key, "must be a positive integer, got {}", j[key].dump());
+  return j[key].get<int64_t>();
+}
+
 void write_json_file_atomic(const std::string& path, const nlohmann::json& j) {
   write_file_atomic(path, j.dump(2) + "\n");
 }

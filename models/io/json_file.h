@@ -15,6 +15,11 @@ nlohmann::json read_json_file(const std::string& path);
 // cut to a readable length (the text quotes the untrusted input).
 std::string json_parse_error_text(const nlohmann::json::parse_error& e);
 
+// A config value that must be a positive integer below 2^31 (hyper-parameters in config.json):
+// `fallback` when the key is absent or null and not `required`; InputError(path, key) otherwise.
+int64_t config_positive_int(const nlohmann::json& j, const std::string& path, const char* key, int64_t fallback,
+                            bool required);
+
 // Writes `j` indented by 2 with a trailing newline, atomically.
 void write_json_file_atomic(const std::string& path, const nlohmann::json& j);
 

@@ -3,20 +3,11 @@
 
 
 #include "kernels/rope_tables.h"
+#include "models/io/json_file.h"
 #include "runtime/error.h"
 
 namespace temper {
 namespace {
-
-int64_t get_int(const nlohmann::json& j, const std::string& path, const char* key, int64_t fallback, bool required) {
-  if (!j.contains(key) || j[key].is_null()) {
-    TEMPER_INPUT_CHECK(!required, path, key, "missing");
-    return fallback;
-  }
-  TEMPER_INPUT_CHECK(j[key].is_number_integer() && j[key].get<int64_t>() > 0 && j[key].get<int64_t>() < (1ll << 31),
-                     path, key, "must be a positive integer, got {}", j[key].dump());
-  return j[key].get<int64_t>();
-}
 
 double get_number(const nlohmann::json& j, const std::string& path, const std::string& key, double fallback) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
@@ -77,14 +68,14 @@ LlamaConfig llama_config_from_json(const nlohmann::json& j, const std::string& p
   c.model_type = j["model_type"];
   TEMPER_INPUT_CHECK(c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2", path,
                      "model_type", "\"{}\" is not a Llama-family model (llama, mistral, qwen2)", c.model_type);
-  c.n_layer = static_cast<int>(get_int(j, path, "num_hidden_layers", 0, true));
-  c.hidden = get_int(j, path, "hidden_size", 0, true);
-  c.intermediate = get_int(j, path, "intermediate_size", 0, true);
-  c.n_head = static_cast<int>(get_int(j, path, "num_attention_heads", 0, true));
-  c.n_kv_head = static_cast<int>(get_int(j, path, "num_key_value_heads", c.n_head, false));
-  c.head_dim = get_int(j, path, "head_dim", c.hidden / c.n_head, false);
-  c.vocab_size = get_int(j, path, "vocab_size", 0, true);
-  c.max_positions = get_int(j, path, "max_position_embeddings", 2048, false);
+  c.n_layer = static_cast<int>(config_positive_int(j, path, "num_hidden_layers", 0, true));
+  c.hidden = config_positive_int(j, path, "hidden_size", 0, true);
+  c.intermediate = config_positive_int(j, path, "intermediate_size", 0, true);
+  c.n_head = static_cast<int>(config_positive_int(j, path, "num_attention_heads", 0, true));
+  c.n_kv_head = static_cast<int>(config_positive_int(j, path, "num_key_value_heads", c.n_head, false));
+  c.head_dim = config_positive_int(j, path, "head_dim", c.hidden / c.n_head, false);
+  c.vocab_size = config_positive_int(j, path, "vocab_size", 0, true);
+  c.max_positions = config_positive_int(j, path, "max_position_embeddings", 2048, false);
   TEMPER_INPUT_CHECK(c.n_head % c.n_kv_head == 0, path, "num_key_value_heads",
                      "{} does not divide num_attention_heads {}", c.n_kv_head, c.n_head);
   TEMPER_INPUT_CHECK(c.head_dim % 2 == 0, path, "head_dim", "{} is odd (rotary embedding pairs halves)", c.head_dim);
