@@ -128,6 +128,22 @@ TEST(OpsCpu, GeluErfForwardBackward) {
   expect_fd(x, dx, loss, 1e-3);
 }
 
+// Without a position table the op is a plain token lookup, and its backward touches only dwte.
+TEST(OpsCpu, EmbeddingWithoutPositionTable) {
+  const Tensor wte = randn({6, 4}, 1), tokens = Tensor::from_i32({5, 0, 5}, {1, 3});
+  Tensor out = Tensor::empty({1, 3, 4}, DType::F32);
+  ops::embedding_forward(out, tokens, wte, Tensor());
+  for (int64_t j = 0; j < 4; ++j) {
+    EXPECT_EQ(out.data<float>()[j], wte.data<float>()[5 * 4 + j]);
+    EXPECT_EQ(out.data<float>()[4 + j], wte.data<float>()[j]);
+  }
+  Tensor dwte = Tensor::zeros({6, 4}, DType::F32);
+  ops::embedding_backward(dwte, Tensor(), Tensor::from_f32(std::vector<float>(12, 1.f), {1, 3, 4}), tokens);
+  EXPECT_EQ(dwte.data<float>()[5 * 4], 2.f);
+  EXPECT_EQ(dwte.data<float>()[0], 1.f);
+  EXPECT_EQ(dwte.data<float>()[4], 0.f);
+}
+
 TEST(OpsCpu, EmbeddingForwardBackward) {
   const int64_t b = 2, t = 3, c = 4, v = 6, p = 5;
   Tensor tok = Tensor::from_i32({1, 5, 1, 0, 2, 5}, {b, t});

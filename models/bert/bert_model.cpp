@@ -99,7 +99,7 @@ Tensor BertClassifier::embed(const ClassifierInput& in) {
   ctx_.lengths = to_device_i32(in.lengths, dev, "lengths", {b});
   Tensor e = Tensor::empty({b, t, c}, dt, dev), types = Tensor::empty({b, t, c}, dt, dev);
   ops::embedding_forward(e, ctx_.tokens, store_.param(word_), store_.param(position_));
-  ops::embedding_forward(types, ctx_.types, store_.param(token_type_), Tensor::zeros({t, c}, dt, dev));
+  ops::embedding_forward(types, ctx_.types, store_.param(token_type_), Tensor());
   ops::add_inplace(e, types);
   return emb_ln_->forward(e, ctx_.emb_ln);
 }
@@ -187,8 +187,7 @@ void BertClassifier::embed_backward(const Tensor& dh) {
   Tensor de = new_activation(dh.shape(), dh);
   emb_ln_->backward(de, dh, ctx_.emb_ln);
   ops::embedding_backward(store_.grad(word_), store_.grad(position_), de, ctx_.tokens);
-  const Tensor unused_dpos = Tensor::zeros({dh.dim(1), cfg_.hidden}, DType::F32, dh.device());
-  ops::embedding_backward(store_.grad(token_type_), unused_dpos, de, ctx_.types);
+  ops::embedding_backward(store_.grad(token_type_), Tensor(), de, ctx_.types);
 }
 
 LossSum BertClassifier::backward(const Tensor& labels, float dloss) {

@@ -111,8 +111,7 @@ Tensor LlamaModel::forward(const Tensor& tokens) {
   dropout_armed_ = false;
   ctx_.tokens = tokens.device() == dev ? tokens : tokens.to(dev);
   ctx_.x0 = Tensor::empty({b, t, c}, dt, dev);
-  // No position table in Llama: the embedding op adds a zero one.
-  ops::embedding_forward(ctx_.x0, ctx_.tokens, store_.param(embed_), Tensor::zeros({t, c}, dt, dev));
+  ops::embedding_forward(ctx_.x0, ctx_.tokens, store_.param(embed_), Tensor());  // no position table
   const Tensor x = stack_.forward(blocks_, ctx_.x0, recompute_);
   Tensor h = norm_->forward(x, ctx_.norm);
   ctx_.logits = Tensor::empty({b, t, cfg_.vocab_size}, dt, dev);
@@ -150,9 +149,7 @@ void LlamaModel::backward_from_dlogits() {
     notify_grad_ready(block_param_ids_[l].first, block_param_ids_[l].second);
   });
   if (!full) return;
-  const int64_t t = ctx_.tokens.dim(1);
-  Tensor unused_dpos = Tensor::zeros({t, cfg_.hidden}, DType::F32, h.device());
-  ops::embedding_backward(store_.grad(embed_), unused_dpos, dx0, ctx_.tokens);
+  ops::embedding_backward(store_.grad(embed_), Tensor(), dx0, ctx_.tokens);
   notify_grad_ready(embed_, embed_ + 1);
 }
 
