@@ -1,4 +1,5 @@
-// Exact causal multi-head self-attention (reference path; flash kernels replace it on GPU later).
+// Exact multi-head self-attention that saves the [B,NH,T,T] probabilities: the reference the flash
+// attention op (kernels/flash_attention.h, memory linear in T, what the models run) is tested against.
 // qkv[B,T,3C] holds q|k|v, each [NH,HS] within its C slice (HF GPT-2 c_attn layout).
 #pragma once
 #include "runtime/tensor.h"
@@ -19,6 +20,8 @@ struct AttentionMask {
   AttnCausality causality = AttnCausality::Causal;
   Tensor key_lengths;
 };
+// Throws unless mask.key_lengths is undefined or i32 [B] on q's device (q[B,T,*]).
+void check_key_lengths(const AttentionMask& mask, const Tensor& q, const char* op);
 
 // Grouped-query attention (Llama, Mistral, Qwen2; BERT with NKV = NH, bidirectional, padded):
 // separate q[B,T,NH*HS], k, v[B,T,NKV*HS]; query head h uses key/value head h / (NH/NKV).

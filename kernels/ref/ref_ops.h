@@ -3,6 +3,7 @@
 #pragma once
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
+#include "kernels/flash_attention.h"
 #include "kernels/gelu.h"
 #include "kernels/matmul.h"
 #include "kernels/quantized_matmul.h"
@@ -12,6 +13,7 @@ namespace temper::ref {
 using ops::AdamWStep;
 using ops::AttentionMask;
 using ops::AttnCausality;
+using ops::FlashAttnArgs;
 using ops::GeluKind;
 using ops::Trans;
 

@@ -1,7 +1,7 @@
 // BertLayer forward/backward composition.
 #include "models/blocks/bert_layer.h"
 
-#include "kernels/attention.h"
+#include "kernels/flash_attention.h"
 #include "kernels/elementwise.h"
 #include "models/blocks/linear.h"
 
@@ -29,9 +29,9 @@ Tensor BertLayer::forward(const Tensor& x, const Tensor& key_lengths, Ctx& ctx) 
   k_.forward(ctx.k, x);
   v_.forward(ctx.v, x);
   ctx.y = new_activation(x.shape(), x);
-  ctx.att = new_activation({b, cfg_.n_head, t, t}, x);
+  ctx.lse = Tensor::empty({b, cfg_.n_head, t}, DType::F32, x.device());
   const ops::AttentionMask mask{ops::AttnCausality::Bidirectional, key_lengths};
-  ops::attention_forward_gqa(ctx.y, ctx.att, ctx.q, ctx.k, ctx.v, cfg_.n_head, cfg_.n_head, mask);
+  ops::flash_attention_forward(ctx.y, ctx.lse, ctx.q, ctx.k, ctx.v, cfg_.n_head, cfg_.n_head, mask);
   Tensor pre1 = new_activation(x.shape(), x);
   o_.forward(pre1, ctx.y);
   ops::add_inplace(pre1, x);
@@ -65,7 +65,8 @@ void BertLayer::backward(const Tensor& dx, const Tensor& dout, const Ctx& ctx) c
   Tensor dq = new_activation(ctx.q.shape(), dout), dk = new_activation(ctx.k.shape(), dout),
          dv = new_activation(ctx.v.shape(), dout);
   const ops::AttentionMask mask{ops::AttnCausality::Bidirectional, ctx.key_lengths};
-  ops::attention_backward_gqa(dq, dk, dv, dy, ctx.q, ctx.k, ctx.v, ctx.att, cfg_.n_head, cfg_.n_head, mask);
+  ops::flash_attention_backward(dq, dk, dv, dy, ctx.q, ctx.k, ctx.v, ctx.y, ctx.lse, cfg_.n_head, cfg_.n_head,
+                                mask);
   q_.backward(dx, dq, ctx.x);
   Tensor part = new_activation(dx.shape(), dout);
   k_.backward(part, dk, ctx.x);

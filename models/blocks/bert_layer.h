@@ -21,7 +21,7 @@ struct BertLayerConfig {
 class BertLayer {
  public:
   struct Ctx {
-    Tensor x, q, k, v, att, y;  // x, q, k, v, y: [B,T,C]; att [B,NH,T,T]
+    Tensor x, q, k, v, lse, y;  // x, q, k, v, y: [B,T,C]; lse f32 [B,NH,T] (flash attention)
     Tensor key_lengths;         // i32 [B] on the device
     LayerNorm::Ctx ln1, ln2;    // ln1.x = x + o_proj(y); ln2.x = h + down(act)
     Tensor up, act;             // [B,T,I]: up(h), gelu(up)

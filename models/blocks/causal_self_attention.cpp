@@ -1,7 +1,7 @@
 // Causal self-attention block implementation.
 #include "models/blocks/causal_self_attention.h"
 
-#include "kernels/attention.h"
+#include "kernels/flash_attention.h"
 
 namespace temper {
 
@@ -13,9 +13,9 @@ Tensor CausalSelfAttention::forward(const Tensor& x, Ctx& ctx) const {
   ctx.x = x;
   ctx.qkv = new_activation({b, t, 3 * c}, x);
   c_attn_.forward(ctx.qkv, x);
-  ctx.att = new_activation({b, n_head_, t, t}, x);
+  ctx.lse = Tensor::empty({b, n_head_, t}, DType::F32, x.device());
   ctx.y = new_activation({b, t, c}, x);
-  ops::attention_forward(ctx.y, ctx.att, ctx.qkv, n_head_);
+  ops::flash_attention_forward_packed(ctx.y, ctx.lse, ctx.qkv, n_head_);
   Tensor out = new_activation({b, t, c}, x);
   c_proj_.forward(out, ctx.y);
   return out;
@@ -25,7 +25,7 @@ void CausalSelfAttention::backward(const Tensor& dx, const Tensor& dout, const C
   Tensor dy = new_activation(ctx.y.shape(), ctx.y);
   c_proj_.backward(dy, dout, ctx.y);
   Tensor dqkv = new_activation(ctx.qkv.shape(), ctx.qkv);
-  ops::attention_backward(dqkv, dy, ctx.qkv, ctx.att, n_head_);
+  ops::flash_attention_backward_packed(dqkv, dy, ctx.qkv, ctx.y, ctx.lse, n_head_);
   c_attn_.backward(dx, dqkv, ctx.x);
 }
 

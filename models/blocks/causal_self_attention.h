@@ -1,4 +1,5 @@
-// GPT-2 causal self-attention block: c_attn (fused q|k|v projection), exact attention, c_proj.
+// GPT-2 causal self-attention block: c_attn (fused q|k|v projection), causal flash attention read
+// straight from the packed q|k|v, c_proj.
 #pragma once
 #include <string>
 
@@ -9,7 +10,7 @@ namespace temper {
 class CausalSelfAttention {
  public:
   struct Ctx {
-    Tensor x, qkv, att, y;  // x[B,T,C], qkv[B,T,3C], att[B,NH,T,T], y[B,T,C]
+    Tensor x, qkv, lse, y;  // x[B,T,C], qkv[B,T,3C], lse f32 [B,NH,T], y[B,T,C]
   };
   CausalSelfAttention(ParameterStore& store, const std::string& prefix, int64_t c, int n_head);
   Tensor forward(const Tensor& x, Ctx& ctx) const;                       // returns [B,T,C]

@@ -3,7 +3,7 @@
 
 #include <tuple>
 
-#include "kernels/attention.h"
+#include "kernels/flash_attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/rope.h"
 #include "kernels/rope_tables.h"
@@ -42,9 +42,9 @@ Tensor GqaAttention::forward(const Tensor& x, Ctx& ctx) const {
   std::tie(ctx.cos, ctx.sin) = cfg_.rope->get(t, x.device());
   ops::rope_forward(ctx.q.reshape({b, t, cfg_.n_head, hd}), ctx.cos, ctx.sin);
   ops::rope_forward(ctx.k.reshape({b, t, cfg_.n_kv_head, hd}), ctx.cos, ctx.sin);
-  ctx.att = new_activation({b, cfg_.n_head, t, t}, x);
+  ctx.lse = Tensor::empty({b, cfg_.n_head, t}, DType::F32, x.device());
   ctx.y = new_activation({b, t, cfg_.n_head * hd}, x);
-  ops::attention_forward_gqa(ctx.y, ctx.att, ctx.q, ctx.k, ctx.v, cfg_.n_head, cfg_.n_kv_head);
+  ops::flash_attention_forward(ctx.y, ctx.lse, ctx.q, ctx.k, ctx.v, cfg_.n_head, cfg_.n_kv_head);
   Tensor out = new_activation(x.shape(), x);
   o_.forward(out, ctx.y);
   return out;
@@ -56,7 +56,7 @@ void GqaAttention::backward(const Tensor& dx, const Tensor& dout, const Ctx& ctx
   o_.backward(dy, dout, ctx.y);
   Tensor dq = new_activation(ctx.q.shape(), ctx.q), dk = new_activation(ctx.k.shape(), ctx.k),
          dv = new_activation(ctx.v.shape(), ctx.v);
-  ops::attention_backward_gqa(dq, dk, dv, dy, ctx.q, ctx.k, ctx.v, ctx.att, cfg_.n_head, cfg_.n_kv_head);
+  ops::flash_attention_backward(dq, dk, dv, dy, ctx.q, ctx.k, ctx.v, ctx.y, ctx.lse, cfg_.n_head, cfg_.n_kv_head);
   ops::rope_backward(dq.reshape({b, t, cfg_.n_head, hd}), ctx.cos, ctx.sin);
   ops::rope_backward(dk.reshape({b, t, cfg_.n_kv_head, hd}), ctx.cos, ctx.sin);
   q_.backward(dx, dq, ctx.x);

@@ -1,5 +1,5 @@
 // Llama-family self-attention: q/k/v projections (grouped-query: NKV <= NH key/value heads),
-// rotary position embedding on q and k, exact causal attention, o_proj.
+// rotary position embedding on q and k, causal flash attention, o_proj.
 #pragma once
 #include <map>
 #include <memory>
@@ -37,7 +37,7 @@ struct GqaConfig {
 class GqaAttention {
  public:
   struct Ctx {
-    Tensor x, q, k, v, att, y;  // q, k after rotation; att[B,NH,T,T]; y[B,T,NH*HD]
+    Tensor x, q, k, v, lse, y;  // q, k after rotation; lse f32 [B,NH,T]; y[B,T,NH*HD]
     Tensor cos, sin;            // [T, HD/2] f32
   };
   GqaAttention(ParameterStore& store, const std::string& prefix, const GqaConfig& cfg);
