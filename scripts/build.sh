@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures and builds temper into build/ (CUDA on when nvcc is found; one architecture, sm_90).
+# Configures and builds temper into build/ (CUDA on when nvcc is found; one architecture, sm_90a).
 # Extra arguments go to cmake, e.g. scripts/build.sh -DTEMPER_MPI=OFF; TARGETS="temper" builds only those
 # ninja targets (the main job needs the program, not the tests).
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-call GPU check for a session with a lent GPU: report the machine, check build dependencies,
-# configure and build the CUDA build (no MPI, no HDF5, sm_90), run the `gpu`-labelled tests, the op
+# configure and build the CUDA build (no MPI, no HDF5, sm_90a), run the `gpu`-labelled tests, the op
 # tests under compute-sanitizer (memcheck, racecheck), then the rest of ctest, and print a short
 # summary last. Full logs go to $OUT (or build-gpu/gpu_check_logs). SANITIZE=0 skips the sanitizer
 # runs, REST=0 the non-GPU tests.
@@ -67,7 +67,7 @@ configure_and_build() {
       extra+=(-DNCCL_ROOT="${wheels%% *}" -DCUDNN_ROOT="${wheels##* }")
   fi
   if ! cmake -S . -B "$BUILD" -G Ninja -DTEMPER_CUDA=ON -DTEMPER_MPI=OFF -DTEMPER_HDF5=OFF \
-      -DCMAKE_CUDA_ARCHITECTURES=90 "${extra[@]}" >"$LOG/configure.log" 2>&1; then
+      -DCMAKE_CUDA_ARCHITECTURES=90a "${extra[@]}" >"$LOG/configure.log" 2>&1; then
     tail -n 30 "$LOG/configure.log"
     note "configure: FAILED (see $LOG/configure.log; missing packages are named in it)"
     return 1
@@ -100,7 +100,7 @@ run_ctest() {  # $1 = label for the summary, rest = ctest arguments
 }
 
 # compute-sanitizer over the op tests (memcheck: out-of-bounds/misaligned accesses; racecheck:
-# shared-memory races in the reduction kernels). SANITIZE=0 skips; each run is time-limited.
+# shared-memory races in the reduction and flash-attention kernels). SANITIZE=0 skips; each run is time-limited.
 run_sanitizer() {  # $1 = tool, $2 = seconds, $3 = gtest filter, $4 = test executable (gpu_test_ops)
   local exe="$BUILD/tests/${4:-gpu_test_ops}" name="$1${4:+_$4}"
   if [[ "${SANITIZE:-1}" == 0 ]] || ! command -v compute-sanitizer >/dev/null || [[ ! -x "$exe" ]] ||
@@ -130,6 +130,8 @@ if configure_and_build; then
   run_sanitizer racecheck 150 '*LayerNorm*:*CrossEntropy*:*BiasBackward*:*SumSquares*:*Attention*'
   run_sanitizer memcheck 120 '*' gpu_test_quantized
   run_sanitizer memcheck 60 '*' gpu_test_dropout
+  run_sanitizer memcheck 180 '*SmallSweep*:*PackedLayout*' gpu_test_flash_attention
+  run_sanitizer racecheck 180 '*SmallSweep*' gpu_test_flash_attention
   if [[ "${REST:-1}" == 1 ]]; then run_ctest rest -LE gpu -j"$JOBS"; else note "ctest rest: skipped (REST=0)"; fi
 else
   STATUS=1
