@@ -146,7 +146,8 @@ Runner add_bench(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   c->add_option("--json", o->json, "also write the results as JSON (rank 0)");
-  return [o] { return run(*o); };
+  Runner attention = add_bench_attention(bench);
+  return [o, c, attention] { return c->parsed() ? run(*o) : attention(); };
 }
 
 }  // namespace temper::cli

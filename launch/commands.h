@@ -14,5 +14,6 @@ Runner add_inspect(CLI::App& app);
 Runner add_merge(CLI::App& app);
 Runner add_predict(CLI::App& app);  // classify lines with a fine-tuned BERT classifier
 Runner add_bench(CLI::App& app);  // `temper bench comm`
+Runner add_bench_attention(CLI::App* bench);  // `temper bench attention` (launch/cmd_bench_attention.cpp)
 
 }  // namespace temper::cli
