@@ -3,7 +3,7 @@
 # configure and build the CUDA build (no MPI, no HDF5, sm_90a), run the `gpu`-labelled tests, the op
 # tests under compute-sanitizer (memcheck, racecheck), then the rest of ctest, and print a short
 # summary last. Full logs go to $OUT (or build-gpu/gpu_check_logs). SANITIZE=0 skips the sanitizer
-# runs, REST=0 the non-GPU tests.
+# runs, REST=0 the non-GPU tests, BENCH=1 adds the attention benchmark.
 #
 #   tools/gpu_check.sh                 # from the repository root
 #   DEPS_PREFIX=/path tools/gpu_check.sh   # extra install prefix for headers/CMake packages carried along
@@ -122,6 +122,19 @@ run_sanitizer() {  # $1 = tool, $2 = seconds, $3 = gtest filter, $4 = test execu
   fi
 }
 
+# BENCH=1: `temper bench attention` (default sweep, --accuracy, PyTorch SDPA peer) after the tests.
+run_attention_bench() {
+  [[ "${BENCH:-0}" == 1 ]] || return 0
+  if timeout 420 "$BUILD/launch/temper" bench attention --accuracy --peer "python3 bench/peer_torch_sdpa.py" \
+      --json "$LOG/bench_attention.json" >"$LOG/bench_attention.txt" 2>&1; then
+    note "bench attention: ok (table in $LOG/bench_attention.txt)"
+    cat "$LOG/bench_attention.txt"
+  else
+    tail -n 20 "$LOG/bench_attention.txt"
+    note "bench attention: FAILED (see $LOG/bench_attention.txt)"
+  fi
+}
+
 machine_info
 check_deps
 if configure_and_build; then
@@ -132,6 +145,7 @@ if configure_and_build; then
   run_sanitizer memcheck 60 '*' gpu_test_dropout
   run_sanitizer memcheck 180 '*SmallSweep*:*PackedLayout*' gpu_test_flash_attention
   run_sanitizer racecheck 180 '*SmallSweep*' gpu_test_flash_attention
+  run_attention_bench
   if [[ "${REST:-1}" == 1 ]]; then run_ctest rest -LE gpu -j"$JOBS"; else note "ctest rest: skipped (REST=0)"; fi
 else
   STATUS=1
