@@ -392,8 +392,10 @@ __global__ void __launch_bounds__(kThreads, kHs == 64 ? 3 : 1) flash_bwd_mma_ker
     return;
   }
   const int64_t seq_row = static_cast<int64_t>(w.b) * p.t;
-  load_tile<kHs, kBc>(smem + C::kK, p.k, w.key0, p.t, seq_row, p.kv_stride, w.g * kHs);
-  load_tile<kHs, kBc>(smem + C::kV, p.v, w.key0, p.t, seq_row, p.kv_stride, w.g * kHs);
+  // Keys at or past the key length are zero-filled like the T tail (as the forward does): their
+  // P is 0, but 0 * (non-finite padding) would still be NaN in dS and dq.
+  load_tile<kHs, kBc>(smem + C::kK, p.k, w.key0, w.key_len, seq_row, p.kv_stride, w.g * kHs);
+  load_tile<kHs, kBc>(smem + C::kV, p.v, w.key0, w.key_len, seq_row, p.kv_stride, w.g * kHs);
   flash::cp_async_commit();
   load_query_block<C>(p, w, w.at<C::kBr>(0, p.group), smem, 0);
 
