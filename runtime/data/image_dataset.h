@@ -1,0 +1,46 @@
+// ImageDataset: a labelled image set read by row index, so a data-parallel rank reads only its own
+// shard. Images come back as uint8 NHWC (grey sets have C = 1), labels as int32 class ids; the
+// transforms in image_transforms.h turn a batch into normalised f32 for the model.
+// Implementations: IdxDataset (MNIST family, idx_dataset.h) and Hdf5Dataset (hdf5_dataset.h).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace temper {
+
+struct ImageShape {
+  int64_t h = 0, w = 0, c = 0;  // H, W, C of one image
+};
+
+struct ImageBatch {
+  Tensor images;  // [N, H, W, C] u8 CPU, row i = image indices[i]
+  Tensor labels;  // [N] i32 CPU, each in [0, num_classes)
+};
+
+class ImageDataset {
+ public:
+  virtual ~ImageDataset() = default;
+
+  virtual int64_t size() const = 0;  // number of images
+  virtual ImageShape image_shape() const = 0;
+  virtual int32_t num_classes() const = 0;  // labels lie in [0, num_classes)
+
+  // Reads the images and labels of `indices` (any order, repeats allowed), in that order.
+  // TEMPER_CHECK on an index outside [0, size()). Not thread-safe: one reader per dataset object.
+  virtual ImageBatch read(const std::vector<int64_t>& indices) = 0;
+};
+
+// The rows rank `rank` of `world_size` owns in a single in-order pass (evaluation): rank, rank +
+// world_size, ... (the same rule as the text loaders' eval mode). Training order comes from
+// epoch_permutation (sequence_loader.h) sliced per rank by the loader.
+inline std::vector<int64_t> eval_shard_rows(int64_t n, int rank, int world_size) {
+  TEMPER_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "rank {} of world size {}", rank, world_size);
+  std::vector<int64_t> rows;
+  for (int64_t i = rank; i < n; i += world_size) rows.push_back(i);
+  return rows;
+}
+
+}  // namespace temper
