@@ -13,7 +13,7 @@
 namespace temper::ops {
 namespace {
 
-// Head counts and sizes from q[B,T,NH*HS]; k, v must be [B,T,NKV*HS].
+// Head counts, sizes, inputs and row strides from q[B,T,NH*HS]; k, v must be [B,T,NKV*HS].
 FlashAttnArgs problem_dims(const Tensor& q, const Tensor& k, const Tensor& v, int n_head, int n_kv_head,
                            const char* op) {
   TEMPER_CHECK(n_head > 0 && n_kv_head > 0 && n_head % n_kv_head == 0,
@@ -31,6 +31,11 @@ FlashAttnArgs problem_dims(const Tensor& q, const Tensor& k, const Tensor& v, in
   check_shape(v, {a.b, a.t, a.nkv * a.hs}, op, "v");
   a.scale = 1.f / std::sqrt(static_cast<float>(a.hs));
   a.dtype = q.dtype();
+  a.q = q.raw();
+  a.k = k.raw();
+  a.v = v.raw();
+  a.q_stride = a.o_stride = a.dq_stride = a.nh * a.hs;  // separate, contiguous projections
+  a.kv_stride = a.dkv_stride = a.nkv * a.hs;
   return a;
 }
 
@@ -95,13 +100,7 @@ void flash_attention_forward(const Tensor& out, const Tensor& lse, const Tensor&
   check_shape(out, q.shape(), op, "out");
   check_lse(lse, a, q, op);
   apply_mask(a, mask, q, op);
-  a.q = q.raw();
-  a.k = k.raw();
-  a.v = v.raw();
-  a.q_stride = a.nh * a.hs;
-  a.kv_stride = a.nkv * a.hs;
   a.out = out.raw();
-  a.o_stride = a.nh * a.hs;
   a.lse = lse.data<float>();
   run_forward(a, q.device());
 }
@@ -120,20 +119,12 @@ void flash_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& 
   check_shape(dv, v.shape(), op, "dv");
   check_lse(lse, a, q, op);
   apply_mask(a, mask, q, op);
-  a.q = q.raw();
-  a.k = k.raw();
-  a.v = v.raw();
-  a.q_stride = a.nh * a.hs;
-  a.kv_stride = a.nkv * a.hs;
   a.o = out.raw();
   a.dout = dout.raw();
-  a.o_stride = a.nh * a.hs;
   a.lse = lse.data<float>();
   a.dq = dq.raw();
   a.dk = dk.raw();
   a.dv = dv.raw();
-  a.dq_stride = a.nh * a.hs;
-  a.dkv_stride = a.nkv * a.hs;
   run_backward(a, q.device());
 }
 
