@@ -20,6 +20,7 @@
 #include "runtime/data/hdf5_dataset.h"
 #include "runtime/data/idx_dataset.h"
 #include "runtime/data/image_transforms.h"
+#include "runtime/data/rank_slice.h"
 #include "runtime/error.h"
 
 namespace fs = std::filesystem;
@@ -122,7 +123,7 @@ TEST(IdxDataset, NumClassesOptionAndShard) {
   write_raw(lb, idx_bytes(kIdxLabelsMagic, {kN}, test_labels()));
   IdxDataset ds(im.string(), lb.string(), IdxOptions{10});
   EXPECT_EQ(ds.num_classes(), 10);
-  const std::vector<int64_t> rows = eval_shard_rows(ds.size(), 1, 2);
+  const std::vector<int64_t> rows = eval_rank_slice(ds.size(), 0, ds.size(), 1, 2);
   ASSERT_EQ(rows, (std::vector<int64_t>{1, 3}));
   const ImageBatch b = ds.read(rows);
   expect_row(b, 0, 1, kH * kW);
@@ -337,7 +338,7 @@ TEST(Hdf5Dataset, ShardReadsOnlyItsRows) {
     f << std::string(size, '\xff');
   }
   Hdf5Dataset ds(p.string(), p.string());
-  const std::vector<int64_t> rows = eval_shard_rows(ds.size(), 1, 3);
+  const std::vector<int64_t> rows = eval_rank_slice(ds.size(), 0, ds.size(), 1, 3);
   ASSERT_EQ(rows, (std::vector<int64_t>{1, 4}));
   const ImageBatch b = ds.read(rows);
   expect_row(b, 0, 1, kHh * kHw * kHc);

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "runtime/data/rank_slice.h"
 #include "runtime/error.h"
 
 namespace temper {
@@ -58,9 +59,8 @@ void ClassificationLoader::advance_epoch_if_done() {
 }
 
 int64_t ClassificationLoader::batches_per_epoch() const {
-  if (opt_.mode == LoaderMode::Train) return num_examples() / global_batch();
-  const int64_t mine = (num_examples() - opt_.rank + opt_.world_size - 1) / opt_.world_size;
-  return (mine + opt_.batch_size - 1) / opt_.batch_size;
+  if (opt_.mode == LoaderMode::Train) return train_batches(num_examples(), opt_.batch_size, opt_.world_size);
+  return eval_batches(num_examples(), opt_.batch_size, opt_.rank, opt_.world_size);
 }
 
 bool ClassificationLoader::next(ClassificationBatch& out) {
@@ -68,8 +68,7 @@ bool ClassificationLoader::next(ClassificationBatch& out) {
 }
 
 bool ClassificationLoader::next_train(ClassificationBatch& out) {
-  const auto begin = order_.begin() + position_ + opt_.rank * opt_.batch_size;
-  out = make_batch(std::vector<int64_t>(begin, begin + opt_.batch_size));
+  out = make_batch(train_rank_slice(order_, position_, opt_.batch_size, opt_.rank));
   position_ += global_batch();
   advance_epoch_if_done();
   return true;
@@ -77,12 +76,8 @@ bool ClassificationLoader::next_train(ClassificationBatch& out) {
 
 // Eval position counts this rank's examples r, r + world, ...
 bool ClassificationLoader::next_eval(ClassificationBatch& out) {
-  std::vector<int64_t> rows;
-  for (int64_t k = position_; k < position_ + opt_.batch_size; ++k) {
-    const int64_t i = opt_.rank + k * opt_.world_size;
-    if (i >= num_examples()) break;
-    rows.push_back(i);
-  }
+  const std::vector<int64_t> rows =
+      eval_rank_slice(num_examples(), position_, opt_.batch_size, opt_.rank, opt_.world_size);
   if (rows.empty()) return false;
   out = make_batch(rows);
   position_ += static_cast<int64_t>(rows.size());

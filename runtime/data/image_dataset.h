@@ -33,14 +33,4 @@ class ImageDataset {
   virtual ImageBatch read(const std::vector<int64_t>& indices) = 0;
 };
 
-// The rows rank `rank` of `world_size` owns in a single in-order pass (evaluation): rank, rank +
-// world_size, ... (the same rule as the text loaders' eval mode). Training order comes from
-// epoch_permutation (sequence_loader.h) sliced per rank by the loader.
-inline std::vector<int64_t> eval_shard_rows(int64_t n, int rank, int world_size) {
-  TEMPER_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "rank {} of world size {}", rank, world_size);
-  std::vector<int64_t> rows;
-  for (int64_t i = rank; i < n; i += world_size) rows.push_back(i);
-  return rows;
-}
-
 }  // namespace temper

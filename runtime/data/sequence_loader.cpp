@@ -5,6 +5,7 @@
 #include <random>
 #include <utility>
 
+#include "runtime/data/rank_slice.h"
 #include "runtime/error.h"
 
 namespace temper {
@@ -95,9 +96,8 @@ void SequenceLoader::advance_epoch_if_done() {
 }
 
 int64_t SequenceLoader::batches_per_epoch() const {
-  if (opt_.mode == LoaderMode::Train) return data_.num_windows() / global_batch();
-  const int64_t mine = (data_.num_windows() - opt_.rank + opt_.world_size - 1) / opt_.world_size;
-  return (mine + opt_.batch_size - 1) / opt_.batch_size;
+  if (opt_.mode == LoaderMode::Train) return train_batches(data_.num_windows(), opt_.batch_size, opt_.world_size);
+  return eval_batches(data_.num_windows(), opt_.batch_size, opt_.rank, opt_.world_size);
 }
 
 int64_t SequenceLoader::tokens_per_epoch() const {
@@ -109,10 +109,7 @@ int64_t SequenceLoader::tokens_per_epoch() const {
 bool SequenceLoader::next(Batch& out) { return opt_.mode == LoaderMode::Train ? next_train(out) : next_eval(out); }
 
 bool SequenceLoader::next_train(Batch& out) {
-  std::vector<int64_t> windows(static_cast<size_t>(opt_.batch_size));
-  const int64_t base = position_ + opt_.rank * opt_.batch_size;
-  for (int64_t j = 0; j < opt_.batch_size; ++j) windows[static_cast<size_t>(j)] = order_[static_cast<size_t>(base + j)];
-  out = make_batch(windows);
+  out = make_batch(train_rank_slice(order_, position_, opt_.batch_size, opt_.rank));
   position_ += global_batch();
   advance_epoch_if_done();
   return true;
@@ -120,12 +117,8 @@ bool SequenceLoader::next_train(Batch& out) {
 
 // Eval position counts this rank's windows r, r + world, ...
 bool SequenceLoader::next_eval(Batch& out) {
-  std::vector<int64_t> windows;
-  for (int64_t k = position_; k < position_ + opt_.batch_size; ++k) {
-    const int64_t w = opt_.rank + k * opt_.world_size;
-    if (w >= data_.num_windows()) break;
-    windows.push_back(w);
-  }
+  const std::vector<int64_t> windows =
+      eval_rank_slice(data_.num_windows(), position_, opt_.batch_size, opt_.rank, opt_.world_size);
   if (windows.empty()) return false;
   out = make_batch(windows);
   position_ += static_cast<int64_t>(windows.size());
