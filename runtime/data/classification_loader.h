@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "runtime/data/labelled_source.h"
+#include "runtime/data/row_cursor.h"
 #include "runtime/data/sequence_loader.h"
 #include "runtime/tensor.h"
 
@@ -47,31 +48,23 @@ class ClassificationLoader {
 
   // Fills `out` with the next micro-batch. Train: always true. Eval: false after the last batch.
   bool next(ClassificationBatch& out);
-  void reset();  // Eval: back to the first batch. Train: back to the start of epoch 0.
+  void reset() { cursor_.reset(); }  // Eval: back to the first batch. Train: back to the start of epoch 0.
 
   int64_t num_examples() const { return static_cast<int64_t>(data_.size()); }
-  int64_t batch_size() const { return opt_.batch_size; }
-  int64_t batches_per_epoch() const;  // per rank; eval: this rank's batch count (last may be partial)
+  int64_t batch_size() const { return cursor_.batch_size(); }
+  int64_t batches_per_epoch() const { return cursor_.batches_per_epoch(); }  // per rank (eval: last may be partial)
   int32_t pad_id() const { return pad_id_; }
 
-  LoaderState state() const;
-  void restore(const LoaderState& state);  // InputError when the state belongs to other data / seed
+  LoaderState state() const { return cursor_.state(); }
+  void restore(const LoaderState& state) { cursor_.restore(state); }  // InputError: other data / seed
 
  private:
-  int64_t global_batch() const { return opt_.batch_size * opt_.world_size; }
   void check_data() const;
-  void start_epoch(uint64_t epoch);
-  void advance_epoch_if_done();
-  bool next_train(ClassificationBatch& out);
-  bool next_eval(ClassificationBatch& out);
-  ClassificationBatch make_batch(const std::vector<int64_t>& rows) const;
+  ClassificationBatch make_batch(const std::vector<int64_t>& rows, uint64_t epoch) const;
 
   std::vector<EncodedExample> data_;
   int32_t pad_id_ = 0;
-  LoaderOptions opt_;
-  uint64_t epoch_ = 0;
-  int64_t position_ = 0;
-  std::vector<int64_t> order_;  // train: this epoch's permutation
+  RowCursor cursor_;  // after data_: built from its size
 };
 
 // Encodes every example with `encode` (e.g. a lambda around WordPieceTokenizer's

@@ -1,12 +1,11 @@
-// ImageLoader: option checks, the per-epoch order (SequenceLoader's epoch_permutation), rank slicing
-// (rank_slice.h), the transform chain and per-image seeded augmentation (see image_loader.h).
+// ImageLoader: option checks, the transform chain and per-image seeded augmentation of the rows its
+// RowCursor hands out (see image_loader.h).
 #include "runtime/data/image_loader.h"
 
 #include <random>
 #include <utility>
 
 #include "runtime/data/image_transforms.h"
-#include "runtime/data/rank_slice.h"
 #include "runtime/error.h"
 
 namespace temper {
@@ -33,25 +32,21 @@ std::mt19937_64 image_rng(uint64_t seed, uint64_t epoch, int64_t row) {
 int64_t draw_upto(std::mt19937_64& rng, int64_t hi) { return static_cast<int64_t>(rng() % uint64_t(hi + 1)); }
 bool draw_coin(std::mt19937_64& rng, double p) { return static_cast<double>(rng() >> 11) * 0x1.0p-53 < p; }
 
+const std::unique_ptr<ImageDataset>& checked(const std::unique_ptr<ImageDataset>& data) {
+  TEMPER_CHECK(data != nullptr, "ImageLoader: no dataset");
+  return data;
+}
+
 }  // namespace
 
 ImageLoader::ImageLoader(std::unique_ptr<ImageDataset> data, const LoaderOptions& options,
                          const ImageTransformOptions& transforms)
-    : data_(std::move(data)), opt_(options), tf_(transforms) {
-  TEMPER_CHECK(data_ != nullptr, "ImageLoader: no dataset");
-  TEMPER_INPUT_CHECK(num_images() > 0, kSource, "images", "the data set is empty (no images to batch)");
-  TEMPER_INPUT_CHECK(opt_.batch_size >= 1, kSource, "batch_size", "{} must be at least 1", opt_.batch_size);
-  TEMPER_CHECK(opt_.world_size >= 1 && opt_.rank >= 0 && opt_.rank < opt_.world_size, "rank {} of world size {}",
-               opt_.rank, opt_.world_size);
-  TEMPER_INPUT_CHECK(opt_.mode == LoaderMode::Eval || num_images() >= global_batch(), kSource, "batch_size",
-                     "the training set has {} images, fewer than one batch of {} x {} rank(s)", num_images(),
-                     opt_.batch_size, opt_.world_size);
+    : data_(std::move(data)), tf_(transforms), cursor_(checked(data_)->size(), options, kSource, "images") {
   check_options();
   const ImageShape in = data_->image_shape();
   const bool resize = tf_.out_h > 0;
   out_shape_ =
       ImageShape{resize ? tf_.out_h : in.h, resize ? tf_.out_w : in.w, tf_.channels == ChannelMode::ToRgb ? 3 : in.c};
-  reset();
 }
 
 void ImageLoader::check_options() const {
@@ -72,89 +67,38 @@ void ImageLoader::check_options() const {
     TEMPER_INPUT_CHECK(tf_.std[i] > 0.f, kSource, "std", "std[{}] = {} must be > 0", i, tf_.std[i]);
 }
 
-void ImageLoader::reset() {
-  position_ = 0;
-  epoch_ = 0;
-  if (opt_.mode == LoaderMode::Train) start_epoch(0);
-}
-
-void ImageLoader::start_epoch(uint64_t epoch) {
-  epoch_ = epoch;
-  position_ = 0;
-  order_ = epoch_permutation(num_images(), opt_.seed, epoch);
-}
-
-// Moves to the next epoch as soon as the current one has no complete global batch left, so the
-// state saved between epochs reads (next epoch, 0).
-void ImageLoader::advance_epoch_if_done() {
-  if (num_images() - position_ < global_batch()) start_epoch(epoch_ + 1);
-}
-
-int64_t ImageLoader::batches_per_epoch() const {
-  if (opt_.mode == LoaderMode::Train) return train_batches(num_images(), opt_.batch_size, opt_.world_size);
-  return eval_batches(num_images(), opt_.batch_size, opt_.rank, opt_.world_size);
-}
-
 bool ImageLoader::next(ImageLoaderBatch& out) {
-  if (opt_.mode == LoaderMode::Train) {
-    out = make_batch(train_rank_slice(order_, position_, opt_.batch_size, opt_.rank));
-    position_ += global_batch();
-    advance_epoch_if_done();
-    return true;
-  }
-  // Eval position counts this rank's rows r, r + world, ...
-  const std::vector<int64_t> rows =
-      eval_rank_slice(num_images(), position_, opt_.batch_size, opt_.rank, opt_.world_size);
-  if (rows.empty()) return false;
-  out = make_batch(rows);
-  position_ += static_cast<int64_t>(rows.size());
+  const RowCursor::Rows r = cursor_.next();
+  if (r.rows.empty()) return false;  // the eval pass is over
+  out = make_batch(r.rows, r.epoch);
   return true;
 }
 
-ImageLoaderBatch ImageLoader::make_batch(const std::vector<int64_t>& rows) {
+ImageLoaderBatch ImageLoader::make_batch(const std::vector<int64_t>& rows, uint64_t epoch) {
   ImageBatch raw = data_->read(rows);
   Tensor x = to_float(raw.images);
   if (x.dim(1) != out_shape_.h || x.dim(2) != out_shape_.w) x = resize_bilinear(x, out_shape_.h, out_shape_.w);
   if (x.dim(3) != out_shape_.c) x = grey_to_rgb(x);
-  if (opt_.mode == LoaderMode::Train) x = augment(x, rows);
+  if (cursor_.options().mode == LoaderMode::Train) x = augment(x, rows, epoch);
   if (!tf_.mean.empty()) normalize_(x, tf_.mean, tf_.std);
-  return ImageLoaderBatch{x, raw.labels, epoch_};
+  return ImageLoaderBatch{x, raw.labels, epoch};
 }
 
 // Crop offsets and flip coins for each image from its own (seed, epoch, row) generator: always the
 // same three draws in the same order, so turning one augmentation off leaves the other unchanged.
-Tensor ImageLoader::augment(const Tensor& x, const std::vector<int64_t>& rows) const {
+Tensor ImageLoader::augment(const Tensor& x, const std::vector<int64_t>& rows, uint64_t epoch) const {
   if (tf_.crop_padding == 0 && tf_.hflip_p == 0.0) return x;
   const int64_t span = 2 * tf_.crop_padding;  // the output keeps the input's size, so the crop slack is 2p
   std::vector<int64_t> tops(rows.size()), lefts(rows.size());
   std::vector<uint8_t> flip(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
-    std::mt19937_64 rng = image_rng(opt_.seed, epoch_, rows[i]);
+    std::mt19937_64 rng = image_rng(cursor_.options().seed, epoch, rows[i]);
     tops[i] = draw_upto(rng, span);
     lefts[i] = draw_upto(rng, span);
     flip[i] = draw_coin(rng, tf_.hflip_p);
   }
   Tensor y = tf_.crop_padding > 0 ? crop_padded(x, x.dim(1), x.dim(2), tf_.crop_padding, tops, lefts) : x;
   return tf_.hflip_p > 0.0 ? flip_horizontal(y, flip) : y;
-}
-
-LoaderState ImageLoader::state() const { return LoaderState{epoch_, position_, opt_.seed, num_images()}; }
-
-void ImageLoader::restore(const LoaderState& s) {
-  TEMPER_INPUT_CHECK(s.num_windows == num_images() && s.seed == opt_.seed, kSource, "data loader state",
-                     "saved for {} images with seed {}, but this loader has {} images with seed {} (the data or "
-                     "seed changed since the checkpoint)",
-                     s.num_windows, s.seed, num_images(), opt_.seed);
-  TEMPER_INPUT_CHECK(s.position >= 0 && s.position <= num_images(), kSource, "data loader state",
-                     "position {} outside [0, {}]", s.position, num_images());
-  if (opt_.mode == LoaderMode::Train) {
-    start_epoch(s.epoch);
-    position_ = s.position;
-    advance_epoch_if_done();
-  } else {
-    epoch_ = s.epoch;
-    position_ = s.position;
-  }
 }
 
 }  // namespace temper

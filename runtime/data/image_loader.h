@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/data/image_dataset.h"
+#include "runtime/data/row_cursor.h"
 #include "runtime/data/sequence_loader.h"
 #include "runtime/tensor.h"
 
@@ -50,33 +51,27 @@ class ImageLoader {
 
   // Fills `out` with the next micro-batch. Train: always true. Eval: false after the last batch.
   bool next(ImageLoaderBatch& out);
-  void reset();  // Eval: back to the first batch. Train: back to the start of epoch 0.
+  void reset() { cursor_.reset(); }  // Eval: back to the first batch. Train: back to the start of epoch 0.
 
   int64_t num_images() const { return data_->size(); }
-  int64_t batch_size() const { return opt_.batch_size; }
-  int64_t batches_per_epoch() const;  // per rank; eval: this rank's batch count (last may be partial)
-  ImageShape output_shape() const { return out_shape_; }  // H, W, C of one output image
+  int64_t batch_size() const { return cursor_.batch_size(); }
+  int64_t batches_per_epoch() const { return cursor_.batches_per_epoch(); }  // per rank (eval: last may be partial)
+  ImageShape output_shape() const { return out_shape_; }                     // H, W, C of one output image
   int32_t num_classes() const { return data_->num_classes(); }
   ImageDataset& dataset() { return *data_; }
 
-  LoaderState state() const;
-  void restore(const LoaderState& state);  // InputError when the state belongs to other data / seed
+  LoaderState state() const { return cursor_.state(); }
+  void restore(const LoaderState& state) { cursor_.restore(state); }  // InputError: other data / seed
 
  private:
-  int64_t global_batch() const { return opt_.batch_size * opt_.world_size; }
   void check_options() const;
-  void start_epoch(uint64_t epoch);
-  void advance_epoch_if_done();
-  ImageLoaderBatch make_batch(const std::vector<int64_t>& rows);
-  Tensor augment(const Tensor& x, const std::vector<int64_t>& rows) const;  // x [B, H, W, C] f32
+  ImageLoaderBatch make_batch(const std::vector<int64_t>& rows, uint64_t epoch);
+  Tensor augment(const Tensor& x, const std::vector<int64_t>& rows, uint64_t epoch) const;  // x [B, H, W, C] f32
 
   std::unique_ptr<ImageDataset> data_;
-  LoaderOptions opt_;
   ImageTransformOptions tf_;
+  RowCursor cursor_;  // after data_: built from its size
   ImageShape out_shape_;
-  uint64_t epoch_ = 0;
-  int64_t position_ = 0;
-  std::vector<int64_t> order_;  // train: this epoch's permutation
 };
 
 }  // namespace temper
