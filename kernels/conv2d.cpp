@@ -9,8 +9,9 @@
 
 namespace temper::ops {
 
-int64_t conv2d_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
-  const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
+int64_t conv2d_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
+                           int64_t extra_pad) {
+  const int64_t span = in + 2 * pad + extra_pad - dilation * (kernel - 1) - 1;
   if (span < 0 || stride <= 0) return 0;
   return span / stride + 1;
 }
@@ -18,8 +19,8 @@ int64_t conv2d_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t p
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& prm) {
   TEMPER_CHECK(x.size() == 4 && w.size() == 4, "conv2d_output_shape: x {} and w {} must both be 4-D", shape_str(x),
                shape_str(w));
-  return {x[0], conv2d_output_size(x[1], w[1], prm.stride_h, prm.pad_h, prm.dilation_h),
-          conv2d_output_size(x[2], w[2], prm.stride_w, prm.pad_w, prm.dilation_w), w[0]};
+  return {x[0], conv2d_output_size(x[1], w[1], prm.stride_h, prm.pad_h, prm.dilation_h, prm.extra_pad_h),
+          conv2d_output_size(x[2], w[2], prm.stride_w, prm.pad_w, prm.dilation_w, prm.extra_pad_w), w[0]};
 }
 
 namespace {
@@ -37,7 +38,9 @@ void check_params(const Conv2dParams& prm, const char* op) {
                prm.stride_w);
   TEMPER_CHECK(prm.dilation_h > 0 && prm.dilation_w > 0, "{}: dilation {}x{} must be positive", op, prm.dilation_h,
                prm.dilation_w);
-  TEMPER_CHECK(prm.pad_h >= 0 && prm.pad_w >= 0, "{}: padding {}x{} must be non-negative", op, prm.pad_h, prm.pad_w);
+  TEMPER_CHECK(prm.pad_h >= 0 && prm.pad_w >= 0 && prm.extra_pad_h >= 0 && prm.extra_pad_w >= 0,
+               "{}: padding {}x{} (extra {}x{}) must be non-negative", op, prm.pad_h, prm.pad_w, prm.extra_pad_h,
+               prm.extra_pad_w);
   TEMPER_CHECK(prm.groups > 0, "{}: groups {} must be positive", op, prm.groups);
 }
 
@@ -58,8 +61,8 @@ Conv2dDims problem_dims(const Tensor& x, const Tensor& w, const Conv2dParams& pr
   const Shape y = conv2d_output_shape(x.shape(), w.shape(), prm);
   d.p = y[1], d.q = y[2];
   TEMPER_CHECK(d.p > 0 && d.q > 0, "{}: dilated filter {}x{} is larger than the padded input {}x{}", op,
-               prm.dilation_h * (d.r - 1) + 1, prm.dilation_w * (d.s - 1) + 1, d.h + 2 * prm.pad_h,
-               d.w + 2 * prm.pad_w);
+               prm.dilation_h * (d.r - 1) + 1, prm.dilation_w * (d.s - 1) + 1, d.h + 2 * prm.pad_h + prm.extra_pad_h,
+               d.w + 2 * prm.pad_w + prm.extra_pad_w);
   return d;
 }
 

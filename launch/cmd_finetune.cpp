@@ -8,6 +8,7 @@
 #include "launch/finetune_flags.h"
 #include "models/io/json_file.h"
 #include "models/model_loader.h"
+#include "models/vision/cnn_checkpoint.h"
 #include "runtime/data/bpe_tokenizer.h"
 #include "runtime/data/packed_dataset.h"
 #include "runtime/data/tokenizer_loader.h"
@@ -71,6 +72,23 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
                "or 'auto' (n / (classes x count), sklearn's balanced)");
   c.add_option("--pooling", f.pooling, "classification: cls (HF's pooler on [CLS]; transformers reloads it exactly) or "
                "mean (mean of the last hidden states over the real tokens)")->check(CLI::IsMember({"cls", "mean"}));
+  ImageFlags& im = f.images;
+  c.add_option("--train-labels", im.train_labels, "images: the labels of --train (IDX labels file, or an HDF5 file; "
+               "default for HDF5: the images file)");
+  c.add_option("--valid-labels", im.valid_labels, "images: the labels of --valid");
+  c.add_option("--test-labels", im.test_labels, "images: the labels of --test");
+  c.add_option("--images-key", im.source.images_key, "images: HDF5 dataset of the images (N x H x W [x C] uint8)")->capture_default_str();
+  c.add_option("--labels-key", im.source.labels_key, "images: HDF5 dataset of the labels")->capture_default_str();
+  c.add_option("--image-size", im.image_size, "images: resize to this square size (0: the model's image_size)")
+      ->check(CLI::Range(int64_t(0), int64_t(4096)))->capture_default_str();
+  c.add_option("--crop-padding", im.crop_padding, "images: training random crop after zero padding by this many pixels")
+      ->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str();
+  c.add_option("--hflip", im.hflip, "images: training horizontal flip probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  c.add_option("--freeze", im.freeze, "images: freeze the network up to and including this stage (stem, layer1..4 for "
+               "ResNet; stem, stage1..7, head for EfficientNet-Lite) or 'backbone' (train the classifier only)");
+  c.add_option("--dropout", im.dropout, "images: dropout before the classifier while training (default: the model's)")
+      ->check(CLI::Range(0.0, 0.99));
+  c.add_option("--label-names", im.label_names, "images: comma-separated class names in id order");
   add_device_options(c, f.dev);
   add_config_option(c);
 }
@@ -170,6 +188,7 @@ namespace {
 
 int run(FinetuneFlags& f) {
   if (is_bert_model_dir(f.cfg.model_dir)) return run_classification_finetune(f);
+  if (is_vision_model_dir(f.cfg.model_dir)) return run_image_finetune(f);
   TrainConfig& t = f.cfg;
   resolve_run_settings(f);
   std::unique_ptr<Communicator> comm = make_communicator(f.comm, t.device);

@@ -61,32 +61,10 @@ std::vector<EncodedExample> encode(const std::vector<LabelledExample>& examples,
   });
 }
 
-// --class-weights: empty, "auto" (n / (L * count_c) over the training labels), or one weight per label.
-std::vector<float> parse_class_weights(const std::string& value, const LabelledData& d) {
-  if (value.empty()) return {};
-  const size_t n = static_cast<size_t>(d.labels.size());
-  std::vector<float> w;
-  if (value == "auto") {
-    std::vector<double> count(n, 0.0);
-    for (const LabelledExample& e : d.train) count[static_cast<size_t>(e.label)] += 1;
-    for (size_t c = 0; c < n; ++c) {
-      TEMPER_INPUT_CHECK(count[c] > 0, "--class-weights", "auto", "label \"{}\" never occurs in the training data",
-                         d.labels.name(static_cast<int32_t>(c)));
-      w.push_back(static_cast<float>(static_cast<double>(d.train.size()) / (static_cast<double>(n) * count[c])));
-    }
-    return w;
-  }
-  std::stringstream ss(value);
-  for (std::string item; std::getline(ss, item, ',');) {
-    char* end = nullptr;
-    const float v = std::strtof(item.c_str(), &end);
-    TEMPER_INPUT_CHECK(!item.empty() && end && *end == '\0' && v >= 0 && std::isfinite(v), "--class-weights", item,
-                       "not a non-negative number");
-    w.push_back(v);
-  }
-  TEMPER_INPUT_CHECK(w.size() == n, "--class-weights", value, "{} weights for {} labels ({})", w.size(), n,
-                     fmt::join(d.labels.names(), ", "));
-  return w;
+std::vector<double> label_counts(const LabelledData& d) {
+  std::vector<double> count(static_cast<size_t>(d.labels.size()), 0.0);
+  for (const LabelledExample& e : d.train) count[static_cast<size_t>(e.label)] += 1;
+  return count;
 }
 
 LoaderOptions loader_options(const TrainConfig& t, LoaderMode mode, const Communicator& comm) {
@@ -100,6 +78,34 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 }
 
 }  // namespace
+
+std::vector<float> parse_class_weights(const std::string& value, const std::vector<std::string>& names,
+                                       const std::vector<double>& counts) {
+  if (value.empty()) return {};
+  const size_t n = names.size();
+  std::vector<float> w;
+  if (value == "auto") {
+    double total = 0;
+    for (double c : counts) total += c;
+    for (size_t c = 0; c < n; ++c) {
+      TEMPER_INPUT_CHECK(counts[c] > 0, "--class-weights", "auto", "label \"{}\" never occurs in the training data",
+                         names[c]);
+      w.push_back(static_cast<float>(total / (static_cast<double>(n) * counts[c])));
+    }
+    return w;
+  }
+  std::stringstream ss(value);
+  for (std::string item; std::getline(ss, item, ',');) {
+    char* end = nullptr;
+    const float v = std::strtof(item.c_str(), &end);
+    TEMPER_INPUT_CHECK(!item.empty() && end && *end == '\0' && v >= 0 && std::isfinite(v), "--class-weights", item,
+                       "not a non-negative number");
+    w.push_back(v);
+  }
+  TEMPER_INPUT_CHECK(w.size() == n, "--class-weights", value, "{} weights for {} labels ({})", w.size(), n,
+                     fmt::join(names, ", "));
+  return w;
+}
 
 bool is_bert_model_dir(const std::string& dir) {
   const fs::path config = fs::path(dir) / "config.json";
@@ -123,7 +129,7 @@ int run_classification_finetune(FinetuneFlags& f) {
                    : load_bert_classifier(t.model_dir, t.device, t.compute_dtype, data.labels.names(), pad_to, t.seed);
   if (f.init == "random") log_info("weights: random initialisation (the from-scratch baseline)");
   if (!f.pooling.empty()) model->set_pooling(f.pooling == "mean" ? BertPooling::Mean : BertPooling::Cls);
-  model->set_class_weights(parse_class_weights(f.class_weights, data));
+  model->set_class_weights(parse_class_weights(f.class_weights, data.labels.names(), label_counts(data)));
   if (!model->class_weights().empty()) log_info("class weights: {}", fmt::join(model->class_weights(), ", "));
   TEMPER_INPUT_CHECK(t.seq_len <= model->config().max_positions, "--seq-len", "value",
                      "{} exceeds the model's max_position_embeddings {}", t.seq_len, model->config().max_positions);

@@ -10,7 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   openmpi-bin libopenmpi-dev libhdf5-dev zlib1g-dev
   python3 python3-pip python3-matplotlib unzip
-  fortunes
+  fortunes dataset-fashion-mnist
 )
 
 missing=()

@@ -7,6 +7,7 @@ bash scripts/setup.sh
 bash tools/fetch_gpt2_tokenizer.sh
 bash tools/fetch_smollm2.sh
 bash tools/fetch_minilm.sh
+bash tools/fetch_efficientnet_lite0.sh >/dev/null
 bash tools/prepare_sentiment.sh >/dev/null
 bash scripts/build.sh
 cd build

@@ -47,6 +47,13 @@ Conv2dParams params(int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, 
   return {sh, sw, ph, pw, dh, dw, groups};
 }
 
+// Stride 2, `before` zeros above / left and `before + extra` below / right (TensorFlow's SAME).
+Conv2dParams same_padding(int64_t before, int64_t extra, int64_t groups = 1) {
+  Conv2dParams p = Conv2dParams::square(2, before, 1, groups);
+  p.extra_pad_h = p.extra_pad_w = extra;
+  return p;
+}
+
 // The three results of the naive convolution, in f64.
 struct Naive {
   std::vector<double> y, dx, dw, db;
@@ -117,6 +124,8 @@ TEST(Conv2d, OutputSize) {
   EXPECT_EQ(ops::conv2d_output_size(7, 3, 1, 0, 2), 3);
   EXPECT_EQ(ops::conv2d_output_size(8, 3, 2, 1, 1), 4);
   EXPECT_EQ(ops::conv2d_output_size(3, 5, 1, 0, 1), 0);  // filter larger than the input
+  EXPECT_EQ(ops::conv2d_output_size(224, 3, 2, 0, 1, 1), 112);  // TF SAME stride 2: (0, 1)
+  EXPECT_EQ(ops::conv2d_output_size(56, 5, 2, 1, 1, 1), 28);    // TF SAME stride 2: (1, 2)
   EXPECT_EQ(ops::conv2d_output_shape({2, 9, 8, 6}, {4, 3, 3, 3}, params(2, 1, 1, 0, 1, 2, 2)), (Shape{2, 5, 4, 4}));
 }
 
@@ -136,6 +145,9 @@ TEST(Conv2d, MatchesNaiveLoopsOverSweep) {
       {"1x1 stride 2", 2, 7, 8, 6, 5, 1, 1, Conv2dParams::square(2, 0), true},
       {"1x1 padded", 1, 4, 4, 3, 2, 1, 1, Conv2dParams::square(1, 1), false},
       {"7x7 stem", 2, 13, 13, 3, 4, 7, 7, Conv2dParams::square(2, 3), false},
+      {"3x3 stride 2 TF SAME (0, 1)", 2, 8, 10, 3, 4, 3, 3, same_padding(0, 1), true},
+      {"depthwise 5x5 stride 2 TF SAME (1, 2)", 2, 12, 8, 6, 6, 5, 5, same_padding(1, 2, 6), false},
+      {"1x1 with extra padding only", 1, 3, 4, 2, 3, 1, 1, same_padding(0, 1), false},
       {"filter as large as padded input", 1, 3, 2, 2, 3, 5, 4, Conv2dParams::square(1, 1), true},
   };
   for (const Case& cs : cases) expect_matches_naive(cs, 2e-5);

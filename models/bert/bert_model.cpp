@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <random>
 
-#include "kernels/cross_entropy.h"
 #include "kernels/elementwise.h"
 #include "kernels/embedding.h"
+#include "models/blocks/classifier_loss.h"
 #include "models/blocks/linear.h"
 #include "runtime/nvtx.h"
 
@@ -159,28 +159,7 @@ Tensor BertClassifier::pool_backward(const Tensor& dpooled) {
 
 LossSum BertClassifier::loss(const Tensor& labels, float dloss, bool want_grad) {
   TEMPER_CHECK(ctx_.logits.defined(), "bert: backward/evaluate without a forward");
-  const int64_t b = ctx_.logits.dim(0);
-  const Tensor targets = to_device_i32(labels, store_.device(), "labels", {b});
-  const Tensor losses = Tensor::empty({b}, DType::F32, store_.device());
-  ops::softmax_cross_entropy(losses, want_grad ? ctx_.logits : Tensor(), ctx_.logits, targets, -100, dloss);
-  LossSum r;
-  const std::vector<float> l = losses.to_host_f32().to_vector();
-  const Tensor host_labels = labels.device() == Device::Cpu ? labels : labels.to(Device::Cpu);
-  const std::vector<float>& cw = class_weights();
-  const bool weighted = want_grad && !cw.empty();
-  TEMPER_CHECK(cw.empty() || static_cast<int64_t>(cw.size()) == cfg_.num_labels(), "{} class weights for {} labels",
-               cw.size(), cfg_.num_labels());
-  Tensor row_weights = Tensor::zeros({b}, DType::F32);
-  for (int64_t i = 0; i < b; ++i) {
-    const int32_t label = host_labels.data<int32_t>()[i];
-    if (label == -100) continue;
-    const float w = weighted ? cw[static_cast<size_t>(label)] : 1.f;
-    row_weights.data<float>()[i] = w;
-    r.sum += static_cast<double>(w) * l[static_cast<size_t>(i)];
-    ++r.count;
-  }
-  if (weighted) ops::scale_rows(ctx_.logits, row_weights.to(store_.device()));  // the rows of dlogits
-  return r;
+  return classifier_loss(ctx_.logits, labels, class_weights(), dloss, want_grad);
 }
 
 void BertClassifier::embed_backward(const Tensor& dh) {

@@ -9,7 +9,10 @@ namespace temper {
 
 GradReducer::GradReducer(const ParameterStore& store, Communicator& comm, ShardMode mode, size_t bucket_bytes)
     : store_(&store), comm_(&comm), mode_(mode) {
-  shard_ = shard_range(store.padded_numel(), comm.rank(), comm.world_size());
+  // Only ZeRO-1 cuts the buffer into shards (padded to the world size for it); plain data
+  // parallelism reduces the whole buffer, whatever its length.
+  shard_ = mode_ == ShardMode::Zero1 ? shard_range(store.padded_numel(), comm.rank(), comm.world_size())
+                                     : ShardRange{0, store.padded_numel()};
   // A real backend reduces even at world size 1 (how the NCCL path is exercised on one GPU).
   if (mode_ == ShardMode::None && comm.backend() != "single") build_buckets(bucket_bytes);
   if (mode_ == ShardMode::Zero1) shard_grads_ = Tensor::zeros({shard_.size()}, DType::F32, store.device());

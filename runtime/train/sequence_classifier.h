@@ -1,10 +1,10 @@
 // The interface the trainer's classification task and `temper predict` use for any sequence
-// classifier (BERT now): logits for a padded batch, loss + backward against one label per sequence.
+// classifier (BERT now): logits for a padded batch; the loss and labels come from Classifier.
 #pragma once
 #include <string>
 #include <vector>
 
-#include "runtime/train/trainable_model.h"
+#include "runtime/train/classifier.h"
 
 namespace temper {
 
@@ -14,23 +14,12 @@ struct ClassifierInput {
   Tensor tokens, token_types, lengths;
 };
 
-class SequenceClassifier : public TrainableModel {
+class SequenceClassifier : public Classifier {
  public:
-  virtual const std::vector<std::string>& labels() const = 0;  // id -> name
-  // Per-class weights of the training loss (torch's CrossEntropyLoss(weight=...)); empty = all 1.
-  // Evaluation losses stay unweighted.
-  void set_class_weights(std::vector<float> w) { class_weights_ = std::move(w); }
-  const std::vector<float>& class_weights() const { return class_weights_; }
   // Logits [B, num_labels] on the model's device (compute dtype); keeps activations for backward.
   virtual Tensor forward(const ClassifierInput& in) = 0;
-  // Cross-entropy of the last forward's logits against labels i32 [B] (-100 = ignored); gradients of
-  // dloss * sum(losses) accumulated into params(). Frees the activations.
-  virtual LossSum backward(const Tensor& labels, float dloss) = 0;
   // Forward + loss without gradients; the logits as CPU f32 [B, L] in *logits when given.
   virtual LossSum evaluate(const ClassifierInput& in, const Tensor& labels, Tensor* logits = nullptr) = 0;
-
- private:
-  std::vector<float> class_weights_;
 };
 
 }  // namespace temper

@@ -14,6 +14,7 @@ namespace temper {
 namespace {
 
 constexpr int kStateVersion = 2;
+constexpr const char* kBuffersFile = "buffers.safetensors";  // the model's buffers, when it has any
 
 std::string step_dir_name(int64_t step) { return fmt::format("step-{:08d}", step); }
 std::string shard_file(int rank, int world) { return fmt::format("optimizer-rank-{}-of-{}.safetensors", rank, world); }
@@ -111,6 +112,8 @@ std::string save_checkpoint(const std::string& output_dir, const TrainableModel&
   write_optimizer(tmp_dir, model, opt, comm, zero1);
   if (comm.rank() == 0) {
     model.save_pretrained(tmp_dir.string());
+    if (model.buffers().defined())  // identical on every rank (Trainer::average_buffers)
+      save_safetensors((tmp_dir / kBuffersFile).string(), {{"buffers", model.buffers()}}, DType::F32);
     write_json_file_atomic((tmp_dir / "trainer_state.json").string(),
                            {{"version", kStateVersion}, {"step", state.step}, {"tokens_seen", state.tokens_seen},
                             {"optimizer_steps", opt.steps_taken()}, {"loader", state.loader}, {"run", state.run}});
@@ -184,6 +187,18 @@ void read_optimizer(const fs::path& dir, const nlohmann::json& complete, Trainab
   }
 }
 
+// The model's buffers (every rank reads rank 0's copy), when it has any.
+void read_buffers(const fs::path& dir, TrainableModel& model) {
+  const Tensor buffers = model.buffers();
+  if (!buffers.defined()) return;
+  const std::string path = (dir / kBuffersFile).string();
+  TEMPER_INPUT_CHECK(fs::exists(path), path, "file", "missing: the model's batch-norm statistics are not in the checkpoint");
+  const SafetensorsFile f = SafetensorsFile::open(path);
+  TEMPER_INPUT_CHECK(f.contains("buffers") && f.info("buffers").numel() == buffers.numel(), path, "buffers",
+                     "missing or not of {} elements", buffers.numel());
+  buffers.copy_from(f.load("buffers").reshape({buffers.numel()}));
+}
+
 }  // namespace
 
 TrainState load_checkpoint(const std::string& where, const std::string& output_dir, TrainableModel& model,
@@ -209,6 +224,7 @@ TrainState load_checkpoint(const std::string& where, const std::string& output_d
     const ShardRange r = opt.range();
     comm.all_gather(store.compute_flat_padded(), store.compute_flat_padded().slice_flat(r.begin, {r.size()}));
   }
+  read_buffers(dir, model);
   opt.set_steps_taken(js["optimizer_steps"].get<int>());
   TrainState s;
   s.step = js["step"];

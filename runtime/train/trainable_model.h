@@ -33,6 +33,11 @@ class TrainableModel {
   // Settings that change what training computes beyond the parameters (LoRA dropout, a quantized
   // base): recorded in checkpoints, and a resume must match them.
   virtual nlohmann::json training_settings() const { return nlohmann::json::object(); }
+  // State that training updates besides the parameters (batch-norm running statistics): one flat
+  // f32 tensor on the model's device, or undefined when there is none. The trainer averages it over
+  // the ranks after every optimizer step, so all ranks hold one copy (torch DDP broadcasts rank 0's
+  // instead; the average uses every rank's batches), and checkpoints it for an exact resume.
+  virtual Tensor buffers() const { return Tensor(); }
 
   // Called by backward with each parameter id once its gradient for this micro-step is final
   // (the data-parallel reducer starts communicating buckets from it).

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "kernels/elementwise.h"
 #include "kernels/grad_norm.h"
 #include "runtime/device_memory.h"
 #include "runtime/logger.h"
@@ -109,6 +110,13 @@ void Trainer::apply_update(int64_t step, double grad_norm) {
   comm_.all_gather(compute, compute.slice_flat(r.begin, {r.size()}));  // updated parameters to every rank
 }
 
+void Trainer::average_buffers() {
+  const Tensor b = model_.buffers();
+  if (!b.defined() || comm_.world_size() == 1) return;
+  comm_.all_reduce(b, ReduceOp::Sum);
+  ops::scale_inplace(b, 1.f / static_cast<float>(comm_.world_size()));
+}
+
 Trainer::StepStats Trainer::train_step(int64_t step) {
   TEMPER_NVTX("train_step");
   const auto t0 = std::chrono::steady_clock::now();
@@ -132,6 +140,7 @@ Trainer::StepStats Trainer::train_step(int64_t step) {
   st.comm_wait_seconds = reducer_.finish();
   st.grad_norm = global_grad_norm();
   apply_update(step, st.grad_norm);
+  average_buffers();
   const double loss_sum = comm_.all_reduce_scalar(total.sum, ReduceOp::Sum);
   st.loss = kept_global > 0 ? loss_sum / kept_global : 0.0;
   st.tokens *= comm_.world_size();

@@ -44,6 +44,7 @@ class Trainer {
   StepStats train_step(int64_t step);
   double global_grad_norm() const;
   void apply_update(int64_t step, double grad_norm);
+  void average_buffers();  // the model's buffers (batch-norm statistics): mean over the ranks
   std::optional<EvalReport> run_eval(int64_t step, const char* when);
   void save(int64_t step);
   nlohmann::json run_geometry() const;

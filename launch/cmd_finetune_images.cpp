@@ -1,0 +1,140 @@
+// `temper finetune` on a CNN model directory (config.json with an "architecture"): image
+// classification. IDX or HDF5 images + labels (a held-out split when no --valid), resized to the
+// model's input, grey turned RGB, training crops / flips, the model's normalisation; batches sharded
+// over ranks; the Trainer with an ImageClassificationTask; validation accuracy / macro-F1 / confusion
+// matrix; an optional test set; the model written in torch's layout (cnn_checkpoint.h).
+#include <filesystem>
+#include <sstream>
+
+#include "launch/finetune_flags.h"
+#include "models/io/json_file.h"
+#include "models/vision/cnn_checkpoint.h"
+#include "runtime/comm/communicator_factory.h"
+#include "runtime/logger.h"
+#include "runtime/train/image_classification_task.h"
+#include "runtime/train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace temper::cli {
+namespace {
+
+struct ImageData {
+  std::unique_ptr<ImageDataset> train, valid, test;
+};
+
+ImageData open_data(const FinetuneFlags& f) {
+  const TrainConfig& t = f.cfg;
+  const ImageFlags& im = f.images;
+  ImageData d;
+  d.train = open_image_dataset(t.train_file, im.train_labels, im.source, "--train-labels");
+  if (!t.valid_file.empty()) {
+    d.valid = open_image_dataset(t.valid_file, im.valid_labels, im.source, "--valid-labels");
+  } else if (t.valid_fraction > 0) {
+    ImageSplit s = split_image_dataset(std::move(d.train), t.valid_fraction, t.seed);
+    d.train = std::move(s.train);
+    d.valid = std::move(s.valid);
+  }
+  if (!f.test_file.empty()) d.test = open_image_dataset(f.test_file, im.test_labels, im.source, "--test-labels");
+  return d;
+}
+
+int32_t class_count(const ImageData& d) {
+  int32_t n = d.train->num_classes();
+  for (const ImageDataset* s : {d.valid.get(), d.test.get()})
+    if (s) n = std::max(n, s->num_classes());
+  return n;
+}
+
+// --label-names, else the checkpoint's names when it has as many classes, else "0" .. "n-1".
+std::vector<std::string> class_names(const std::string& flag, int32_t n, const std::string& model_dir) {
+  std::vector<std::string> names;
+  if (!flag.empty()) {
+    std::stringstream ss(flag);
+    for (std::string item; std::getline(ss, item, ',');) names.push_back(item);
+    TEMPER_INPUT_CHECK(static_cast<int32_t>(names.size()) == n, "--label-names", flag,
+                       "{} names for the {} classes of the data", names.size(), n);
+    return names;
+  }
+  const std::string path = (fs::path(model_dir) / "config.json").string();
+  const VisionConfig cfg = vision_config_from_json(read_json_file(path), path);
+  if (cfg.num_classes() == n) return cfg.labels;
+  return numbered_labels(n);
+}
+
+std::vector<double> label_counts(ImageDataset& data, int32_t n) {
+  std::vector<double> counts(static_cast<size_t>(n), 0.0);
+  constexpr int64_t kChunk = 4096;
+  for (int64_t begin = 0; begin < data.size(); begin += kChunk) {
+    std::vector<int64_t> rows;
+    for (int64_t i = begin; i < std::min(data.size(), begin + kChunk); ++i) rows.push_back(i);
+    const ImageBatch b = data.read(rows);
+    for (int64_t i = 0; i < b.labels.numel(); ++i) counts[static_cast<size_t>(b.labels.data<int32_t>()[i])] += 1;
+  }
+  return counts;
+}
+
+ImageTransformOptions transforms(const ImageFlags& im, const VisionConfig& cfg) {
+  ImageTransformOptions o;
+  o.out_h = o.out_w = im.image_size > 0 ? im.image_size : cfg.image_size;
+  o.channels = ChannelMode::ToRgb;
+  o.crop_padding = im.crop_padding;
+  o.hflip_p = im.hflip;
+  o.mean = cfg.mean;
+  o.std = cfg.std;
+  return o;
+}
+
+LoaderOptions loader_options(const TrainConfig& t, LoaderMode mode, const Communicator& comm) {
+  return LoaderOptions{t.micro_batch, mode, t.seed, comm.rank(), comm.world_size()};
+}
+
+}  // namespace
+
+int run_image_finetune(FinetuneFlags& f) {
+  TrainConfig& t = f.cfg;
+  const ImageFlags& im = f.images;
+  TEMPER_INPUT_CHECK(f.lora.r == 0 && f.qlora.empty(), "--lora-r", "value", "LoRA is implemented for the Llama family");
+  TEMPER_INPUT_CHECK(im.crop_padding >= 0, "--crop-padding", std::to_string(im.crop_padding), "must be >= 0");
+  resolve_run_settings(f);
+  std::unique_ptr<Communicator> comm = make_communicator(f.comm, t.device);
+  log_info("device {} ({} compute), {} rank(s), {} communicator; image classification", device_name(t.device),
+           dtype_name(t.compute_dtype), comm->world_size(), comm->backend());
+  ImageData data = open_data(f);
+  const int32_t classes = class_count(data);
+  CnnLoadOptions o;
+  o.labels = class_names(im.label_names, classes, t.model_dir);
+  o.freeze = im.freeze;
+  o.pad_to = t.zero_stage == 1 ? comm->world_size() : 1;
+  o.seed = t.seed;
+  o.dropout = im.dropout;
+  auto model = f.init == "random" ? random_cnn_classifier(t.model_dir, t.device, t.compute_dtype, o)
+                                  : load_cnn_classifier(t.model_dir, t.device, t.compute_dtype, o);
+  if (f.init == "random") log_info("weights: random initialisation (the from-scratch baseline)");
+  if (!f.class_weights.empty())
+    model->set_class_weights(parse_class_weights(f.class_weights, model->labels(), label_counts(*data.train, classes)));
+  const ImageTransformOptions tf = transforms(im, model->config());
+  log_info("{}: {} trained parameters{}; images {}x{} RGB; data: {} training, {} validation, {} test images, {} classes",
+           model->config().architecture, model->params().numel(),
+           im.freeze.empty() || im.freeze == "none" ? "" : " (frozen up to " + im.freeze + ")", tf.out_h, tf.out_w,
+           data.train->size(), data.valid ? data.valid->size() : 0, data.test ? data.test->size() : 0, classes);
+  ImageLoader train(std::move(data.train), loader_options(t, LoaderMode::Train, *comm), tf);
+  std::optional<ImageLoader> val;
+  if (data.valid) val.emplace(std::move(data.valid), loader_options(t, LoaderMode::Eval, *comm), tf);
+  Trainer trainer(t, std::make_unique<ImageClassificationTask>(*model, std::move(train), std::move(val)), *comm);
+  nlohmann::json summary = trainer.run();
+  if (data.test) {
+    ImageLoader test(std::move(data.test), loader_options(t, LoaderMode::Eval, *comm), tf);
+    const EvalReport r = evaluate_image_classifier(*model, test, 0, comm.get());
+    log_info("test: {}", r.text);
+    for (const auto& [name, value] : r.metrics.items()) summary["test_" + name] = value;
+    summary["test_per_class"] = r.details["per_class"];
+    summary["test_confusion"] = r.details["confusion"];
+  }
+  if (comm->rank() != 0) return 0;
+  if (!summary.value("interrupted", false)) log_info("fine-tuned classifier written to {}", t.output_dir);
+  std::printf("%s\n", summary.dump().c_str());
+  return 0;
+}
+
+}  // namespace temper::cli

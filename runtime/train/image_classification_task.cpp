@@ -1,0 +1,53 @@
+// ImageClassificationTask: the image side of the trainer's micro-step and validation.
+#include "runtime/train/image_classification_task.h"
+
+#include <fmt/format.h>
+
+#include "runtime/nvtx.h"
+#include "runtime/train/classification_eval.h"
+
+namespace temper {
+
+ImageClassificationTask::ImageClassificationTask(ImageClassifier& model, ImageLoader train,
+                                                 std::optional<ImageLoader> val)
+    : model_(model), train_(std::move(train)), val_(std::move(val)) {}
+
+std::string ImageClassificationTask::data_description() const {
+  return fmt::format("{} training images", train_.num_images());
+}
+
+double ImageClassificationTask::load_micro_batch(size_t slot) {
+  if (micro_.size() <= slot) micro_.resize(slot + 1);
+  train_.next(micro_[slot]);
+  return label_weight_sum(model_, micro_[slot].labels);
+}
+
+LossSum ImageClassificationTask::forward_backward(size_t slot, float dloss) {
+  const ImageLoaderBatch& b = micro_.at(slot);
+  model_.forward(b.images);
+  return model_.backward(b.labels, dloss);
+}
+
+void ImageClassificationTask::restore_loader(const nlohmann::json& state, const std::string& origin) {
+  train_.restore(loader_state_from_json(state, origin));
+}
+
+EvalReport ImageClassificationTask::evaluate(int64_t max_batches, Communicator* comm) {
+  return evaluate_image_classifier(model_, *val_, max_batches, comm);
+}
+
+EvalReport evaluate_image_classifier(ImageClassifier& model, ImageLoader& loader, int64_t max_batches,
+                                     Communicator* comm) {
+  TEMPER_NVTX("evaluate_image_classifier");
+  loader.reset();
+  ClassificationEval eval(static_cast<int64_t>(model.labels().size()));
+  ImageLoaderBatch b;
+  for (int64_t i = 0; (max_batches <= 0 || i < max_batches) && loader.next(b); ++i) {
+    Tensor logits;
+    const LossSum s = model.evaluate(b.images, b.labels, &logits);
+    eval.add(s, logits, b.labels);
+  }
+  return eval.report(model.labels(), comm);
+}
+
+}  // namespace temper
