@@ -17,7 +17,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Element (a, b, c, d) of a 4-D [A,B,C,D] source goes to the position `perm` maps it to.
+// OIHW [K,C,R,S] -> KRSC [K,R,S,C] (to_krsc), or back.
 Tensor permute_filter(const Tensor& w, bool to_krsc) {
   TEMPER_CHECK(w.ndim() == 4 && w.dtype() == DType::F32 && w.device() == Device::Cpu, "filter layout: f32 CPU 4-D");
   const int64_t k = w.dim(0);

@@ -13,10 +13,10 @@
 namespace temper {
 namespace {
 
-int frozen_stage_count(const CnnLayout& layout, const std::string& freeze, bool* all) {
-  *all = freeze == "backbone";
+// Stages [0, result) are frozen; "backbone" freezes every stage.
+int frozen_stage_count(const CnnLayout& layout, const std::string& freeze) {
   if (freeze.empty() || freeze == "none") return 0;
-  if (*all) return static_cast<int>(layout.stage_names.size());
+  if (freeze == "backbone") return static_cast<int>(layout.stage_names.size());
   for (size_t i = 0; i < layout.stage_names.size(); ++i)
     if (layout.stage_names[i] == freeze) return static_cast<int>(i) + 1;
   TEMPER_INPUT_CHECK(false, "--freeze", freeze, "not a stage of this network (none, {}, backbone)",
@@ -33,7 +33,7 @@ CnnClassifier::CnnClassifier(const VisionConfig& cfg, Device device, DType compu
                              const std::string& freeze)
     : cfg_(cfg), layout_(cnn_layout(cfg.architecture)) {
   TEMPER_CHECK(cfg.num_classes() > 0, "a CNN classifier needs at least one class");
-  frozen_stages_ = frozen_stage_count(layout_, freeze, &freeze_all_);
+  frozen_stages_ = frozen_stage_count(layout_, freeze);
   build_cnn_blocks(cfg_, *this);
   fc_first_ = trained_.size();
   fc_ = std::make_unique<TorchLinear>(trained_, layout_.classifier, layout_.features, cfg.num_classes(), Bias::With);
@@ -150,7 +150,7 @@ LossSum CnnClassifier::backward(const Tensor& labels, float dloss) {
   TEMPER_CHECK(ctx_.logits.defined(), "{}: backward without a forward", cfg_.architecture);
   const LossSum r = classifier_loss(ctx_.logits, labels, class_weights(), dloss, true);
   const Tensor& dlogits = ctx_.logits;  // overwritten by the loss
-  const bool body = !freeze_all_ && frozen_stages_ < static_cast<int>(layout_.stage_names.size());
+  const bool body = frozen_stages_ < static_cast<int>(layout_.stage_names.size());
   Tensor dpooled = body ? new_activation(ctx_.pooled.shape(), dlogits) : Tensor();
   fc_->backward(dpooled, dlogits, ctx_.pooled);
   notify_grad_ready(fc_first_, trained_.size());

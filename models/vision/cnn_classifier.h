@@ -67,7 +67,6 @@ class CnnClassifier : public ImageClassifier, private CnnAssembler {
   VisionConfig cfg_;
   CnnLayout layout_;
   int frozen_stages_ = 0;  // stages [0, frozen_stages_) are frozen
-  bool freeze_all_ = false;
   ParameterStore trained_, frozen_, buffers_;
   std::vector<ChainBlock> blocks_;
   std::vector<int> block_stage_;
