@@ -74,13 +74,16 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
                "mean (mean of the last hidden states over the real tokens)")->check(CLI::IsMember({"cls", "mean"}));
   ImageFlags& im = f.images;
   c.add_option("--train-labels", im.train_labels, "images: the labels of --train (IDX labels file, or an HDF5 file; "
-               "default for HDF5: the images file)");
+               "default for HDF5: the images file; none for a folder of class folders of PNG/JPEG files)");
   c.add_option("--valid-labels", im.valid_labels, "images: the labels of --valid");
   c.add_option("--test-labels", im.test_labels, "images: the labels of --test");
   c.add_option("--images-key", im.source.images_key, "images: HDF5 dataset of the images (N x H x W [x C] uint8)")->capture_default_str();
   c.add_option("--labels-key", im.source.labels_key, "images: HDF5 dataset of the labels")->capture_default_str();
   c.add_option("--image-size", im.image_size, "images: resize to this square size (0: the model's image_size)")
       ->check(CLI::Range(int64_t(0), int64_t(4096)))->capture_default_str();
+  c.add_option("--resize", im.resize, "images in class folders: resize the shorter side to this, then take the centred "
+               "--image-size square (0: --image-size; ImageNet's evaluation uses 256 for 224)")
+      ->check(CLI::Range(int64_t(0), int64_t(8192)))->capture_default_str();
   c.add_option("--crop-padding", im.crop_padding, "images: training random crop after zero padding by this many pixels")
       ->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str();
   c.add_option("--hflip", im.hflip, "images: training horizontal flip probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();

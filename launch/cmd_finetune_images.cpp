@@ -1,20 +1,16 @@
 // `temper finetune` on a CNN model directory (config.json with an "architecture"): image
-// classification. IDX or HDF5 images + labels (a held-out split when no --valid), resized to the
-// model's input, grey turned RGB, training crops / flips, the model's normalisation; batches sharded
+// classification. IDX or HDF5 images + labels, or folders of PNG/JPEG files per class (a held-out
+// split when no --valid), resized to the model's input, grey turned RGB, training crops / flips, the model's normalisation; batches sharded
 // over ranks; the Trainer with an ImageClassificationTask; validation accuracy / macro-F1 / confusion
 // matrix; an optional test set; the model written in torch's layout (cnn_checkpoint.h).
-#include <filesystem>
 #include <sstream>
 
 #include "launch/finetune_flags.h"
-#include "models/io/json_file.h"
 #include "models/vision/cnn_checkpoint.h"
 #include "runtime/comm/communicator_factory.h"
 #include "runtime/logger.h"
 #include "runtime/train/image_classification_task.h"
 #include "runtime/train/trainer.h"
-
-namespace fs = std::filesystem;
 
 namespace temper::cli {
 namespace {
@@ -23,19 +19,25 @@ struct ImageData {
   std::unique_ptr<ImageDataset> train, valid, test;
 };
 
-ImageData open_data(const FinetuneFlags& f) {
+// Image folders are cut to the input size as they are read; a validation or test folder takes the
+// training folder's class list, so the ids agree.
+ImageData open_data(const FinetuneFlags& f, int64_t image_size) {
   const TrainConfig& t = f.cfg;
   const ImageFlags& im = f.images;
+  ImageSourceConfig source = im.source;
+  source.folder.size = image_size;
+  source.folder.resize = im.resize;
   ImageData d;
-  d.train = open_image_dataset(t.train_file, im.train_labels, im.source, "--train-labels");
+  d.train = open_image_dataset(t.train_file, im.train_labels, source, "--train-labels");
+  source.folder.classes = d.train->class_names();
   if (!t.valid_file.empty()) {
-    d.valid = open_image_dataset(t.valid_file, im.valid_labels, im.source, "--valid-labels");
+    d.valid = open_image_dataset(t.valid_file, im.valid_labels, source, "--valid-labels");
   } else if (t.valid_fraction > 0) {
     ImageSplit s = split_image_dataset(std::move(d.train), t.valid_fraction, t.seed);
     d.train = std::move(s.train);
     d.valid = std::move(s.valid);
   }
-  if (!f.test_file.empty()) d.test = open_image_dataset(f.test_file, im.test_labels, im.source, "--test-labels");
+  if (!f.test_file.empty()) d.test = open_image_dataset(f.test_file, im.test_labels, source, "--test-labels");
   return d;
 }
 
@@ -46,8 +48,10 @@ int32_t class_count(const ImageData& d) {
   return n;
 }
 
-// --label-names, else the checkpoint's names when it has as many classes, else "0" .. "n-1".
-std::vector<std::string> class_names(const std::string& flag, int32_t n, const std::string& model_dir) {
+// --label-names, else the data's own (class folder) names, else the checkpoint's names when it has as
+// many classes, else "0" .. "n-1".
+std::vector<std::string> class_names(const std::string& flag, int32_t n, const ImageDataset& train,
+                                     const VisionConfig& cfg) {
   std::vector<std::string> names;
   if (!flag.empty()) {
     std::stringstream ss(flag);
@@ -56,27 +60,23 @@ std::vector<std::string> class_names(const std::string& flag, int32_t n, const s
                        "{} names for the {} classes of the data", names.size(), n);
     return names;
   }
-  const std::string path = (fs::path(model_dir) / "config.json").string();
-  const VisionConfig cfg = vision_config_from_json(read_json_file(path), path);
+  names = train.class_names();
+  if (static_cast<int32_t>(names.size()) == n) return names;
   if (cfg.num_classes() == n) return cfg.labels;
   return numbered_labels(n);
 }
 
 std::vector<double> label_counts(ImageDataset& data, int32_t n) {
   std::vector<double> counts(static_cast<size_t>(n), 0.0);
-  constexpr int64_t kChunk = 4096;
-  for (int64_t begin = 0; begin < data.size(); begin += kChunk) {
-    std::vector<int64_t> rows;
-    for (int64_t i = begin; i < std::min(data.size(), begin + kChunk); ++i) rows.push_back(i);
-    const ImageBatch b = data.read(rows);
-    for (int64_t i = 0; i < b.labels.numel(); ++i) counts[static_cast<size_t>(b.labels.data<int32_t>()[i])] += 1;
-  }
+  for (int32_t label : data.labels()) counts[static_cast<size_t>(label)] += 1;
   return counts;
 }
 
+int64_t input_size(const ImageFlags& im, const VisionConfig& cfg) { return im.image_size > 0 ? im.image_size : cfg.image_size; }
+
 ImageTransformOptions transforms(const ImageFlags& im, const VisionConfig& cfg) {
   ImageTransformOptions o;
-  o.out_h = o.out_w = im.image_size > 0 ? im.image_size : cfg.image_size;
+  o.out_h = o.out_w = input_size(im, cfg);
   o.channels = ChannelMode::ToRgb;
   o.crop_padding = im.crop_padding;
   o.hflip_p = im.hflip;
@@ -100,10 +100,11 @@ int run_image_finetune(FinetuneFlags& f) {
   std::unique_ptr<Communicator> comm = make_communicator(f.comm, t.device);
   log_info("device {} ({} compute), {} rank(s), {} communicator; image classification", device_name(t.device),
            dtype_name(t.compute_dtype), comm->world_size(), comm->backend());
-  ImageData data = open_data(f);
+  const VisionConfig checkpoint_cfg = read_vision_config(t.model_dir);
+  ImageData data = open_data(f, input_size(im, checkpoint_cfg));
   const int32_t classes = class_count(data);
   CnnLoadOptions o;
-  o.labels = class_names(im.label_names, classes, t.model_dir);
+  o.labels = class_names(im.label_names, classes, *data.train, checkpoint_cfg);
   o.freeze = im.freeze;
   o.pad_to = t.zero_stage == 1 ? comm->world_size() : 1;
   o.seed = t.seed;

@@ -14,8 +14,9 @@ namespace temper::cli {
 // Image classification (a CNN model directory): where labels live, the input pipeline, freezing.
 struct ImageFlags {
   std::string train_labels, valid_labels, test_labels;  // IDX labels files / HDF5 files with the labels
-  ImageSourceConfig source;                             // HDF5 dataset names
+  ImageSourceConfig source;                             // HDF5 dataset names, image folder sizes
   int64_t image_size = 0;                               // resize target; 0 = the model's image_size
+  int64_t resize = 0;                                   // image folders: shorter side before the crop
   int64_t crop_padding = 0;                             // training: random crop after zero padding
   double hflip = 0.0;                                   // training: horizontal flip probability
   std::string freeze;                                   // none | a stage name | backbone

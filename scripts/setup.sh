@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openmpi-bin libopenmpi-dev libhdf5-dev zlib1g-dev
+  openmpi-bin libopenmpi-dev libhdf5-dev zlib1g-dev libpng-dev libjpeg-dev
   python3 python3-pip python3-matplotlib unzip
   fortunes dataset-fashion-mnist
 )

@@ -297,10 +297,15 @@ TEST_F(SafetensorsTest, ReadsFileWrittenByPythonLibrary) {
   }
   try {
     f.load("u8.bytes");
-    ADD_FAILURE() << "U8 loaded";
+    ADD_FAILURE() << "U8 loaded as f32";
   } catch (const InputError& e) {
     EXPECT_EQ(e.field(), "tensors.u8.bytes.dtype");
   }
+  const Tensor bytes = f.load("u8.bytes", DType::U8);  // raw bytes, as they are
+  const auto want = expected["tensors"]["u8.bytes"]["values"].get<std::vector<int>>();
+  ASSERT_EQ(bytes.numel(), static_cast<int64_t>(want.size()));
+  for (int64_t i = 0; i < bytes.numel(); ++i) EXPECT_EQ(bytes.data<uint8_t>()[i], want[i]) << i;
+  EXPECT_THROW(f.load("i32.ids", DType::U8), InputError);
 }
 
 // Writes the files tools/make_safetensors_fixture.py verifies with the Python library; set

@@ -58,7 +58,7 @@ unsigned file_dtype_bits(const std::string& name) {
 }
 
 // The dtypes load() reads.
-enum class Src { F32, F16, BF16, F64, I32, I64, Other };
+enum class Src { F32, F16, BF16, F64, I32, I64, U8, Other };
 
 Src source_kind(const std::string& d) {
   if (d == "F32") return Src::F32;
@@ -67,6 +67,7 @@ Src source_kind(const std::string& d) {
   if (d == "F64") return Src::F64;
   if (d == "I32") return Src::I32;
   if (d == "I64") return Src::I64;
+  if (d == "U8") return Src::U8;
   return Src::Other;
 }
 
@@ -319,6 +320,8 @@ Tensor SafetensorsFile::load(const std::string& name, DType target) const {
   TEMPER_INPUT_CHECK(is_float_source(s) == is_float(target), path_, tensor_field(name, "dtype"),
                      "cannot load a {} tensor as {} (floats load as f32/f16/bf16, integers as i32)", t.dtype,
                      dtype_name(target));
+  TEMPER_INPUT_CHECK((s == Src::U8) == (target == DType::U8), path_, tensor_field(name, "dtype"),
+                     "cannot load a {} tensor as {} (U8 loads as raw bytes only)", t.dtype, dtype_name(target));
   Tensor out = Tensor::empty(t.shape, target);
   if (t.nbytes() == 0) return out;
   const bool same = t.dtype == safetensors_dtype_name(target);

@@ -40,8 +40,7 @@ Tensor permute_filter(const Tensor& w, bool to_krsc) {
 }
 
 VisionConfig read_config(const std::string& dir, const CnnLoadOptions& options) {
-  const std::string path = (fs::path(dir) / "config.json").string();
-  VisionConfig cfg = vision_config_from_json(read_json_file(path), path);
+  VisionConfig cfg = read_vision_config(dir);
   if (!options.labels.empty()) cfg.labels = options.labels;
   if (options.dropout >= 0.f) cfg.dropout = options.dropout;
   return cfg;
@@ -76,6 +75,11 @@ bool load_weights(CnnClassifier& model, const std::string& file) {
 }
 
 }  // namespace
+
+VisionConfig read_vision_config(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "config.json").string();
+  return vision_config_from_json(read_json_file(path), path);
+}
 
 Tensor oihw_to_krsc(const Tensor& w) { return permute_filter(w, true); }
 Tensor krsc_to_oihw(const Tensor& w) { return permute_filter(w, false); }

@@ -21,6 +21,9 @@ struct CnnLoadOptions {
 
 // A directory whose config.json names a CNN architecture.
 bool is_vision_model_dir(const std::string& dir);
+
+// The config.json of a CNN model directory (InputError naming it when missing or malformed).
+VisionConfig read_vision_config(const std::string& dir);
 // The pretrained network; a classifier for other classes than the checkpoint's is replaced by a
 // fresh one (logged). InputError (file, tensor name) on a missing, misshapen or unexpected tensor.
 std::unique_ptr<CnnClassifier> load_cnn_classifier(const std::string& dir, Device device, DType compute_dtype,

@@ -166,17 +166,31 @@ Hdf5Dataset::Hdf5Dataset(const std::string& images_path, const std::string& labe
 
 Hdf5Dataset::~Hdf5Dataset() = default;
 
-// The largest label + 1, reading the labels in bounded blocks (never the whole dataset at once).
+// The labels of rows [begin, begin + kLabelScanBlock) (fewer at the end): the bounded unit in which
+// the labels are scanned, never the whole dataset at once.
+std::vector<int64_t> Hdf5Dataset::read_label_block(int64_t begin) {
+  std::vector<int64_t> rows(std::min(kLabelScanBlock, n_ - begin));
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = begin + static_cast<int64_t>(i);
+  return read_labels(rows);
+}
+
+// The largest label + 1.
 int32_t Hdf5Dataset::scan_num_classes() {
   int64_t max_label = -1;
-  for (int64_t begin = 0; begin < n_; begin += kLabelScanBlock) {
-    std::vector<int64_t> rows(std::min(kLabelScanBlock, n_ - begin));
-    for (size_t i = 0; i < rows.size(); ++i) rows[i] = begin + static_cast<int64_t>(i);
-    for (int64_t v : read_labels(rows)) max_label = std::max(max_label, v);
-  }
+  for (int64_t begin = 0; begin < n_; begin += kLabelScanBlock)
+    for (int64_t v : read_label_block(begin)) max_label = std::max(max_label, v);
   TEMPER_INPUT_CHECK(max_label < (int64_t{1} << 24), labels_path_, "label", "largest label {} is implausibly large",
                      max_label);
   return static_cast<int32_t>(max_label + 1);
+}
+
+std::vector<int32_t> Hdf5Dataset::labels() {
+  QuietHdf5Errors quiet;
+  std::vector<int32_t> out;
+  out.reserve(static_cast<size_t>(n_));
+  for (int64_t begin = 0; begin < n_; begin += kLabelScanBlock)
+    for (int64_t v : read_label_block(begin)) out.push_back(static_cast<int32_t>(v));  // checked < num_classes_
+  return out;
 }
 
 // Labels of `sorted_rows`, checked to be >= 0 (and, once num_classes_ is known, below it).

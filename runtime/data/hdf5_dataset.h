@@ -37,6 +37,7 @@ class Hdf5Dataset : public ImageDataset {
   int32_t num_classes() const override { return num_classes_; }
   // One H5Dread per dataset covering only the requested rows (InputError on a label out of range).
   ImageBatch read(const std::vector<int64_t>& indices) override;
+  std::vector<int32_t> labels() override;  // the labels dataset alone, in blocks
 
  private:
   struct Handles;  // HDF5 ids, kept out of this header so users need no hdf5.h
@@ -48,6 +49,7 @@ class Hdf5Dataset : public ImageDataset {
 
   int32_t scan_num_classes();
   std::vector<int64_t> read_labels(const std::vector<int64_t>& sorted_rows);
+  std::vector<int64_t> read_label_block(int64_t begin);
 };
 
 }  // namespace temper

@@ -40,6 +40,7 @@ class IdxDataset : public ImageDataset {
   ImageShape image_shape() const override { return shape_; }
   int32_t num_classes() const override { return num_classes_; }
   ImageBatch read(const std::vector<int64_t>& indices) override;
+  std::vector<int32_t> labels() override { return labels_; }
 
  private:
   ImageShape shape_;

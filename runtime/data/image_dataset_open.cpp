@@ -23,6 +23,11 @@ bool is_hdf5_path(const std::string& path) {
 std::unique_ptr<ImageDataset> open_image_dataset(const std::string& images_path, const std::string& labels_path,
                                                  const ImageSourceConfig& config, const std::string& what) {
   TEMPER_INPUT_CHECK(std::filesystem::exists(images_path), images_path, "file", "does not exist");
+  if (is_image_folder(images_path)) {
+    TEMPER_INPUT_CHECK(labels_path.empty(), what, "value",
+                       "{} is a folder of class folders: the labels are the folder names, drop {}", images_path, what);
+    return std::make_unique<ImageFolderDataset>(images_path, config.folder);
+  }
   if (is_hdf5_path(images_path)) {
 #ifdef TEMPER_WITH_HDF5
     Hdf5Options o;
@@ -54,6 +59,14 @@ ImageBatch ImageSubset::read(const std::vector<int64_t>& indices) {
     base_rows.push_back(rows_[static_cast<size_t>(i)]);
   }
   return base_->read(base_rows);
+}
+
+std::vector<int32_t> ImageSubset::labels() {
+  const std::vector<int32_t> all = base_->labels();
+  std::vector<int32_t> out;
+  out.reserve(rows_.size());
+  for (int64_t r : rows_) out.push_back(all[static_cast<size_t>(r)]);
+  return out;
 }
 
 ImageSplit split_image_dataset(std::unique_ptr<ImageDataset> data, double fraction, uint64_t seed) {

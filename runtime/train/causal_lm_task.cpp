@@ -10,6 +10,8 @@ namespace temper {
 CausalLmTask::CausalLmTask(CausalLm& model, SequenceLoader train, std::optional<SequenceLoader> val)
     : model_(model), train_(std::move(train)), val_(std::move(val)) {}
 
+std::string CausalLmTask::row_description() const { return fmt::format("sequences of {} tokens", train_.seq_len()); }
+
 std::string CausalLmTask::data_description() const {
   return fmt::format("{} training windows", train_.num_windows());
 }

@@ -17,6 +17,8 @@ ClassificationTask::ClassificationTask(SequenceClassifier& model, Classification
                                        std::optional<ClassificationLoader> val)
     : model_(model), train_(std::move(train)), val_(std::move(val)) {}
 
+std::string ClassificationTask::row_description() const { return "labelled sequences"; }
+
 std::string ClassificationTask::data_description() const {
   return fmt::format("{} training examples", train_.num_examples());
 }

@@ -20,6 +20,7 @@ class ClassificationTask : public TrainTask {
   double load_micro_batch(size_t slot) override;
   LossSum forward_backward(size_t slot, float dloss) override;
   int64_t tokens(size_t slot) const override { return micro_.at(slot).num_tokens; }
+  std::string row_description() const override;
   nlohmann::json loader_state() const override { return loader_state_to_json(train_.state()); }
   void restore_loader(const nlohmann::json& state, const std::string& origin) override;
   bool has_validation() const override { return val_.has_value(); }

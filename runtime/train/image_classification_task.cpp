@@ -12,6 +12,11 @@ ImageClassificationTask::ImageClassificationTask(ImageClassifier& model, ImageLo
                                                  std::optional<ImageLoader> val)
     : model_(model), train_(std::move(train)), val_(std::move(val)) {}
 
+std::string ImageClassificationTask::row_description() const {
+  const ImageShape s = train_.output_shape();
+  return fmt::format("images of {}x{}", s.h, s.w);
+}
+
 std::string ImageClassificationTask::data_description() const {
   return fmt::format("{} training images", train_.num_images());
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <utility>
 
 #include "runtime/logger.h"
 
@@ -15,8 +16,8 @@ std::string format_duration(double s) {
 }
 }  // namespace
 
-Progress::Progress(int64_t total_steps, int64_t first_step, ProgressStyle style, int plain_every)
-    : total_(total_steps), first_(first_step), plain_every_(plain_every > 0 ? plain_every : 1),
+Progress::Progress(int64_t total_steps, int64_t first_step, ProgressStyle style, int plain_every, std::string unit)
+    : total_(total_steps), first_(first_step), plain_every_(plain_every > 0 ? plain_every : 1), unit_(std::move(unit)),
       start_(std::chrono::steady_clock::now()) {
   off_ = style == ProgressStyle::Off;
   bar_ = style == ProgressStyle::Bar || (style == ProgressStyle::Auto && isatty(STDERR_FILENO));
@@ -30,7 +31,7 @@ void Progress::update(int64_t step, double loss, double tokens_per_s, float lr, 
       comm_s > 0 ? fmt::format(" | step {:.0f} ms (compute {:.0f}, comm {:.0f})", step_s * 1e3, (step_s - comm_s) * 1e3,
                                comm_s * 1e3)
                  : std::string();
-  log_info("step {}/{} | loss {:.4f} | lr {:.3e} | {:.0f} tok/s{}", step, total_, loss, lr, tokens_per_s, comm);
+  log_info("step {}/{} | loss {:.4f} | lr {:.3e} | {:.0f} {}/s{}", step, total_, loss, lr, tokens_per_s, unit_, comm);
 }
 
 void Progress::draw_bar(int64_t step, double loss, double tokens_per_s) {
@@ -41,8 +42,8 @@ void Progress::draw_bar(int64_t step, double loss, double tokens_per_s) {
   const int filled = total_ > 0 ? static_cast<int>(width * step / total_) : width;
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(width, '.');
-  std::fprintf(stderr, "\r[%s] %lld/%lld loss %.4f | %.0f tok/s | ETA %s   ", bar.c_str(),
-               static_cast<long long>(step), static_cast<long long>(total_), loss, tokens_per_s,
+  std::fprintf(stderr, "\r[%s] %lld/%lld loss %.4f | %.0f %s/s | ETA %s   ", bar.c_str(),
+               static_cast<long long>(step), static_cast<long long>(total_), loss, tokens_per_s, unit_.c_str(),
                format_duration(eta).c_str());
   std::fflush(stderr);
   bar_drawn_ = true;

@@ -192,11 +192,12 @@ bool Trainer::stop_agreed() const {
 
 nlohmann::json Trainer::run() {
   if (cfg_.save_on_signal) install_stop_signal_handlers();
-  log_info("training {} steps ({} x {} sequences of {} tokens per rank per step, {} ranks), {} parameters",
-           total_steps_ - start_step_, cfg_.micro_batch, cfg_.grad_accum, cfg_.seq_len, comm_.world_size(),
+  log_info("training {} steps ({} x {} {} per rank per step, {} ranks), {} parameters", total_steps_ - start_step_,
+           cfg_.micro_batch, cfg_.grad_accum, task_->row_description(), comm_.world_size(),
            model_.params().numel());
   const std::optional<EvalReport> before = run_eval(start_step_, "start");
-  Progress progress(total_steps_, start_step_, cfg_.progress, static_cast<int>(cfg_.log_every));
+  Progress progress(total_steps_, start_step_, cfg_.progress, static_cast<int>(cfg_.log_every),
+                    task_->throughput_unit());
   StepStats last;
   for (int64_t step = start_step_; step < total_steps_; ++step) {
     last = train_step(step);

@@ -1,0 +1,118 @@
+// ImageFolderDataset: the directory walk that lists images and classes, and the parallel decode of a
+// batch (see image_folder_dataset.h).
+#include "runtime/data/image_folder_dataset.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <set>
+#include <utility>
+
+#include "runtime/data/image_decoder.h"
+#include "runtime/data/image_resample.h"
+#include "runtime/error.h"
+
+namespace fs = std::filesystem;
+
+namespace temper {
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+enum class FileKind { Image, OtherImageFormat, NotImage };
+
+FileKind file_kind(const fs::path& p) {
+  static const std::set<std::string> kRead = {".png", ".jpg", ".jpeg"};
+  static const std::set<std::string> kOther = {".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".avif", ".heic"};
+  const std::string ext = lower(p.extension().string());
+  if (kRead.count(ext)) return FileKind::Image;
+  return kOther.count(ext) ? FileKind::OtherImageFormat : FileKind::NotImage;
+}
+
+std::vector<std::string> sorted_subdirectories(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir))
+    if (e.is_directory()) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Every image file under `dir` as (directory, name), each directory visited once even through links.
+std::vector<std::pair<std::string, std::string>> walk_images(const fs::path& dir) {
+  std::vector<std::pair<std::string, std::string>> found;
+  std::set<fs::path> seen;
+  std::vector<fs::path> todo = {dir};
+  while (!todo.empty()) {
+    const fs::path d = todo.back();
+    todo.pop_back();
+    if (!seen.insert(fs::canonical(d)).second) continue;
+    for (const fs::directory_entry& e : fs::directory_iterator(d)) {
+      if (e.is_directory()) {
+        todo.push_back(e.path());
+        continue;
+      }
+      const FileKind kind = file_kind(e.path());
+      TEMPER_INPUT_CHECK(kind != FileKind::OtherImageFormat, e.path().string(), "format",
+                         "unsupported image format {} (PNG and JPEG are read)", e.path().extension().string());
+      if (kind == FileKind::Image && e.is_regular_file()) found.emplace_back(d.string(), e.path().filename().string());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace
+
+bool is_image_folder(const std::string& path) { return fs::is_directory(path); }
+
+ImageFolderDataset::ImageFolderDataset(const std::string& root, const ImageFolderOptions& options)
+    : size_(options.size), resize_(options.resize > 0 ? options.resize : options.size) {
+  TEMPER_INPUT_CHECK(size_ >= 1 && resize_ >= size_, root, "image size",
+                     "crop {} after resizing the shorter side to {}: need 1 <= crop <= resize", size_, resize_);
+  TEMPER_INPUT_CHECK(is_image_folder(root), root, "path", "not a directory of class folders");
+  const std::vector<std::string> dirs = sorted_subdirectories(root);
+  TEMPER_INPUT_CHECK(!dirs.empty(), root, "classes", "no class folders (expected {}/<class>/<image>.png|jpg)", root);
+  classes_ = options.classes.empty() ? dirs : options.classes;
+  for (const std::string& d : dirs) {
+    const auto it = std::find(classes_.begin(), classes_.end(), d);
+    TEMPER_INPUT_CHECK(it != classes_.end(), (fs::path(root) / d).string(), "class",
+                       "'{}' is not one of the {} training classes", d, classes_.size());
+    add_class_files((fs::path(root) / d).string(), static_cast<int32_t>(it - classes_.begin()));
+  }
+}
+
+void ImageFolderDataset::add_class_files(const std::string& dir, int32_t label) {
+  const auto images = walk_images(dir);
+  TEMPER_INPUT_CHECK(!images.empty(), dir, "images", "no .png/.jpg/.jpeg files in this class folder");
+  for (const auto& [d, name] : images) {
+    files_.push_back((fs::path(d) / name).string());
+    labels_.push_back(label);
+  }
+}
+
+ImageBatch ImageFolderDataset::read(const std::vector<int64_t>& indices) {
+  const int64_t n = static_cast<int64_t>(indices.size()), bytes = size_ * size_ * 3;
+  for (int64_t k : indices) TEMPER_CHECK(k >= 0 && k < size(), "index {} outside [0, {})", k, size());
+  ImageBatch out{Tensor::empty({n, size_, size_, 3}, DType::U8), Tensor::empty({n}, DType::I32)};
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(n));
+  uint8_t* px = out.images.data<uint8_t>();
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      const RgbImage img = resize_shorter_center_crop(decode_image_file(file(indices[i])), resize_, size_);
+      std::memcpy(px + i * bytes, img.pixels.data(), static_cast<size_t>(bytes));
+    } catch (...) {
+      errors[static_cast<size_t>(i)] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+  for (int64_t i = 0; i < n; ++i) out.labels.data<int32_t>()[i] = labels_[static_cast<size_t>(indices[i])];
+  return out;
+}
+
+}  // namespace temper
