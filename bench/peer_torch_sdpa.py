@@ -17,8 +17,6 @@ Operands are laid out like temper's, [B, T, heads, head_dim], and passed to SDPA
 grad (a training forward, which also keeps the log-sum-exp); the backward is timed alone, as
 torch.autograd.grad on one saved forward. Grouped-query heads use enable_gqa=True, or, where a backend
 refuses that, repeat_interleave of k and v (its cost then counted in the time; "gqa" says which)."""
-import argparse
-import json
 import math
 import sys
 import warnings
@@ -26,6 +24,9 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from peer_util import (error_message, finite_or_none, load_f32, median_seconds, read_request, recording_failure,
+                       versions, write_result)
 
 BACKENDS = {
     "cudnn": SDPBackend.CUDNN_ATTENTION,
@@ -73,30 +74,6 @@ def first_working_mode(backend, cfg, q, k, v):
     raise error
 
 
-def median_seconds(fn, warmup, iters, cuda):
-    """Median seconds of one call: each of `iters` back-to-back calls between two CUDA events."""
-    for _ in range(warmup):
-        fn()
-    if not cuda:
-        import time
-
-        times = []
-        for _ in range(iters):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    else:
-        torch.cuda.synchronize()
-        ev = [torch.cuda.Event(enable_timing=True) for _ in range(iters + 1)]
-        ev[0].record()
-        for i in range(iters):
-            fn()
-            ev[i + 1].record()
-        ev[-1].synchronize()
-        times = [1e-3 * ev[i].elapsed_time(ev[i + 1]) for i in range(iters)]
-    return sorted(times)[len(times) // 2]  # the upper median, as temper reports
-
-
 def random_inputs(cfg, dtype, device, seed):
     """q, k, v (requiring grad) and dout, normal(0, 1), laid out [B, T, heads, head_dim]."""
     g = torch.Generator(device="cpu").manual_seed(seed)
@@ -128,7 +105,7 @@ def time_backend(backend, cfg, req, inputs):
             return result
     q, k, v, dout = inputs
     cuda = req["device"] == "cuda"
-    try:
+    with recording_failure(result, cuda):
         mode = first_working_mode(backend, cfg, q, k, v)
         result["gqa"] = mode
         with sdpa_kernel(BACKENDS[backend]):
@@ -140,11 +117,6 @@ def time_backend(backend, cfg, req, inputs):
                 result["bwd_s"] = median_seconds(
                     lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True), req["warmup"],
                     req["iters"], cuda)
-    except Exception as e:
-        result["error"] = str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__
-    finally:
-        if cuda:
-            torch.cuda.empty_cache()
     return result
 
 
@@ -161,12 +133,6 @@ def run_timing(req):
 
 
 # ---- accuracy ------------------------------------------------------------------------------------
-
-
-def load_f32(path, shape):
-    with open(path, "rb") as f:
-        data = bytearray(f.read())
-    return torch.frombuffer(data, dtype=torch.float32).reshape(shape)
 
 
 def case_shapes(c):
@@ -190,10 +156,6 @@ def reference_fp64(x, causal):
     out = torch.einsum("bhij,bjhe->bihe", torch.exp(s - lse[..., None]), vr)
     dq, dk, dv = torch.autograd.grad(out, (q, k, v), x["dout"].double())
     return {"out": out.detach(), "lse": lse.detach(), "dq": dq, "dk": dk, "dv": dv}
-
-
-def finite_or_none(v):
-    return v if math.isfinite(v) else None
 
 
 def error_of(got, ref):
@@ -232,32 +194,21 @@ def run_accuracy(req):
                 row["sdpa"][name], row["gqa"][name] = sdpa_case(name, c, x, ref, dtype, req["device"])
             except Exception as e:
                 row["sdpa"][name] = None
-                row["errors"][name] = str(e).strip().splitlines()[0][:400] if str(e).strip() else type(e).__name__
+                row["errors"][name] = error_message(e)
         rows.append(row)
     return rows
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("request", help="JSON request written by `temper bench attention --peer`")
-    ap.add_argument("result", help="where to write the JSON result")
-    a = ap.parse_args()
-    with open(a.request) as f:
-        req = json.load(f)
+    req, result_path = read_request("peer_torch_sdpa", "attention", __doc__)
     warnings.filterwarnings("ignore")  # SDPA warns on every refused backend; the refusal is recorded instead
-    if req["device"] == "cuda" and not torch.cuda.is_available():
-        sys.exit("peer_torch_sdpa: the request is for cuda but torch sees no CUDA device")
     result = {
         "peer": "torch.nn.functional.scaled_dot_product_attention",
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "device_name": torch.cuda.get_device_name() if req["device"] == "cuda" else "cpu",
+        **versions(req["device"]),
         "timing": run_timing(req),
         "accuracy": run_accuracy(req) if req.get("accuracy") else [],
     }
-    with open(a.result, "w") as f:
-        json.dump(result, f, indent=1, allow_nan=False)
+    write_result(result_path, result)
 
 
 if __name__ == "__main__":

@@ -9,56 +9,37 @@
 // forward. A measurement is the median over --iters back-to-back calls after --warmup calls, each call
 // between two CUDA events on the compute stream (CPU: clock reads). The backward is timed alone: the
 // forward runs once before it and its out and lse are reused. Inputs are normal(0, 1) from fixed seeds.
-#include <stdlib.h>    // mkdtemp
-#include <sys/wait.h>  // WEXITSTATUS
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <ctime>
-#include <filesystem>
 #include <fstream>
-#include <functional>
 #include <nlohmann/json.hpp>
 
-#include "kernels/elementwise.h"
 #include "kernels/flash_attention.h"
-#include "kernels/matmul.h"
+#include "launch/bench_util.h"
 #include "launch/commands.h"
 #include "launch/common_options.h"
-#include "runtime/device_memory.h"
-#ifdef TEMPER_WITH_CUDA
-#include <cuda_runtime.h>
-
-#include "runtime/cuda/caching_allocator.h"
-#include "runtime/cuda/stream.h"
-#endif
 
 namespace temper::cli {
 namespace {
 
 namespace fs = std::filesystem;
+using bench::dtype_flag;
 using nlohmann::json;
 
 constexpr int64_t kCudaTokens = 16384;  // batch x seq of the default sweep (the FlashAttention papers')
 constexpr int64_t kCpuTokens = 1024;
 constexpr int64_t kCudaHidden = 2048;  // default heads = hidden / head dim
 constexpr int64_t kCpuHidden = 256;
-constexpr int64_t kCudaPeakDim = 8192;  // the peak matmul is n x n x n
-constexpr int64_t kCpuPeakDim = 1024;
 constexpr int64_t kMaxFlagValue = int64_t{1} << 40;  // bound of the size flags (a clear range message)
 const char* const kBackends[] = {"cudnn", "flash", "efficient", "math"};  // the peer's, in column order
 const char* const kAccTensors[] = {"out", "lse", "dq", "dk", "dv"};
 
 struct BenchAttnOptions {
-  std::string device = "auto", dtype = "auto", causal = "both", direction = "both";
+  bench::RunFlags run;
+  std::string dtype = "auto", causal = "both", direction = "both";
   int64_t batch = 0, heads = 0, kv_heads = 0;  // 0: by the sweep's rules
   std::vector<int64_t> seq, head_dim;
-  int warmup = -1, iters = -1;  // -1: by device
-  std::string json, peer;
-  bool accuracy = false;
 };
 
 // One attention problem: q[B,T,NH*HS], k/v[B,T,NKV*HS].
@@ -84,56 +65,12 @@ struct Row {
   json peer = json::object();
 };
 
-struct Peak {
-  DType dtype = DType::F32;
-  int64_t n = 0;
-  double seconds = 0;
-  double tflops() const { return 2.0 * double(n) * double(n) * double(n) / seconds / 1e12; }
-};
-
-const char* dtype_flag(DType t) { return t == DType::BF16 ? "bf16" : t == DType::F16 ? "fp16" : "fp32"; }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 double attention_flops(const Config& c, bool backward) {
   const double fwd = 4.0 * double(c.b) * double(c.nh) * double(c.t) * double(c.t) * double(c.hs);
   return (c.causal ? 0.5 : 1.0) * fwd * (backward ? 2.5 : 1.0);
 }
 
 // ---- inputs -------------------------------------------------------------------------------------
-
-// n normal(0, 1) values from `seed` (splitmix64 + Box-Muller: fast enough for 10^8 values).
-std::vector<float> normal_values(int64_t n, uint64_t seed) {
-  std::vector<float> v(static_cast<size_t>(n));
-  uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (int64_t i = 0; i < n; i += 2) {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    const double u1 = (double(z >> 32) + 1.0) / 4294967296.0;  // (0, 1]: log is finite
-    const double u2 = double(z & 0xffffffffu) / 4294967296.0;
-    const double r = std::sqrt(-2.0 * std::log(u1)), a = 6.283185307179586 * u2;
-    v[size_t(i)] = float(r * std::cos(a));
-    if (i + 1 < n) v[size_t(i + 1)] = float(r * std::sin(a));
-  }
-  return v;
-}
-
-// A host f32 tensor moved to `device` in dtype dt.
-Tensor to_device(const Tensor& host, DType dt, Device device) {
-  if (dt == DType::F32) return host.to(device);
-  Tensor out = Tensor::empty(host.shape(), dt, device);
-  ops::cast(out, host.to(device));
-  return out;
-}
-
-Tensor random_tensor(const Shape& s, DType dt, Device device, uint64_t seed) {
-  return to_device(Tensor::from_f32(normal_values(shape_numel(s), seed), s), dt, device);
-}
 
 // Operands of one problem: inputs q, k, v, dout; forward outputs out, lse; gradients dq, dk, dv.
 struct Operands {
@@ -146,13 +83,13 @@ class InputCache {
   Operands get(const Config& c, DType dt, Device device) {
     const int64_t nq = c.b * c.t * c.nh * c.hs, nkv = c.b * c.t * c.nkv * c.hs;
     if (nq != nq_) {
-      q_ = random_tensor({nq}, dt, device, 1);
-      dout_ = random_tensor({nq}, dt, device, 4);
+      q_ = bench::random_tensor({nq}, dt, device, 1);
+      dout_ = bench::random_tensor({nq}, dt, device, 4);
       nq_ = nq;
     }
     if (nkv != nkv_) {
-      k_ = random_tensor({nkv}, dt, device, 2);
-      v_ = random_tensor({nkv}, dt, device, 3);
+      k_ = bench::random_tensor({nkv}, dt, device, 2);
+      v_ = bench::random_tensor({nkv}, dt, device, 3);
       nkv_ = nkv;
     }
     Operands x;
@@ -194,55 +131,6 @@ void backward(const Operands& x, const Config& c) {
 
 // ---- timing -------------------------------------------------------------------------------------
 
-#ifdef TEMPER_WITH_CUDA
-// Seconds of each of `iters` back-to-back calls, from events recorded between them on the compute stream.
-std::vector<double> cuda_call_seconds(int iters, const std::function<void()>& f) {
-  std::vector<std::unique_ptr<cuda::Event>> ev;
-  for (int i = 0; i <= iters; ++i) ev.push_back(std::make_unique<cuda::Event>(true));
-  const cudaStream_t stream = cuda::compute_stream();
-  ev[0]->record(stream);
-  for (int i = 0; i < iters; ++i) {
-    f();
-    ev[size_t(i) + 1]->record(stream);
-  }
-  ev.back()->synchronize();
-  std::vector<double> t;
-  for (int i = 0; i < iters; ++i) t.push_back(1e-3 * ev[size_t(i) + 1]->elapsed_ms_since(*ev[size_t(i)]));
-  return t;
-}
-#endif
-
-// Median seconds of one call of f after `warmup` untimed calls.
-double median_seconds(Device device, int warmup, int iters, const std::function<void()>& f) {
-  for (int i = 0; i < warmup; ++i) f();
-  synchronize(device);
-#ifdef TEMPER_WITH_CUDA
-  if (device == Device::Cuda) return median(cuda_call_seconds(iters, f));
-#endif
-  std::vector<double> t;
-  for (int i = 0; i < iters; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return median(t);
-}
-
-// Dense matmul peak: ops::matmul n x n x n. ops::matmul has no f16 path, so fp16 runs are compared with
-// the bf16 peak (the same tensor-core rate on Ampere and Hopper).
-Peak measure_peak(const Setup& s) {
-  Peak p;
-  p.dtype = s.dtype == DType::F16 ? DType::BF16 : s.dtype;
-  p.n = s.device == Device::Cuda ? kCudaPeakDim : kCpuPeakDim;
-  const Tensor a = random_tensor({p.n, p.n}, p.dtype, s.device, 11);
-  const Tensor b = random_tensor({p.n, p.n}, p.dtype, s.device, 12);
-  const Tensor c = Tensor::empty({p.n, p.n}, p.dtype, s.device);
-  const bool gpu = s.device == Device::Cuda;
-  p.seconds = median_seconds(s.device, gpu ? 3 : 1, gpu ? 10 : 3,
-                             [&] { ops::matmul(c, a, ops::Trans::No, b, ops::Trans::No); });
-  return p;
-}
-
 std::string config_str(const Config& c) {
   return fmt::format("B={} T={} NH={} NKV={} HS={} {}", c.b, c.t, c.nh, c.nkv, c.hs,
                      c.causal ? "causal" : "bidirectional");
@@ -258,12 +146,12 @@ std::vector<Row> measure_sweep(const Setup& s) {
     Operands x = cache.get(c, s.dtype, s.device);
     allocate_outputs(x, c, s.device);
     if (s.fwd) {
-      const double sec = median_seconds(s.device, s.warmup, s.iters, [&] { forward(x, c); });
+      const double sec = bench::median_seconds(s.device, s.warmup, s.iters, [&] { forward(x, c); });
       rows.push_back({int(i), c, false, sec, attention_flops(c, false)});
     }
     if (s.bwd) {
       forward(x, c);
-      const double sec = median_seconds(s.device, s.warmup, s.iters, [&] { backward(x, c); });
+      const double sec = bench::median_seconds(s.device, s.warmup, s.iters, [&] { backward(x, c); });
       rows.push_back({int(i), c, true, sec, attention_flops(c, true)});
     }
   }
@@ -278,13 +166,6 @@ std::vector<Config> accuracy_configs() {
   for (int64_t hs : {64, 128})
     for (bool causal : {true, false}) v.push_back({2, 257, 4, 2, hs, causal});
   return v;
-}
-
-void write_f32(const fs::path& path, const Tensor& t) {
-  const std::vector<float> v = t.to_vector();
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
-  TEMPER_CHECK(f.good(), "cannot write {}", path.string());
 }
 
 // max |got - ref| and sqrt(sum (got - ref)^2 / sum ref^2); equal entries (both +inf) count as exact,
@@ -315,10 +196,10 @@ json accuracy_case(const Setup& s, const Config& c, int index, const fs::path& d
   const Shape qs{c.b, c.t, c.nh * c.hs}, ks{c.b, c.t, c.nkv * c.hs};
   const uint64_t seed = 100 + 10 * uint64_t(index);
   Operands ours;
-  ours.q = random_tensor(qs, s.dtype, s.device, seed);
-  ours.k = random_tensor(ks, s.dtype, s.device, seed + 1);
-  ours.v = random_tensor(ks, s.dtype, s.device, seed + 2);
-  ours.dout = random_tensor(qs, s.dtype, s.device, seed + 3);
+  ours.q = bench::random_tensor(qs, s.dtype, s.device, seed);
+  ours.k = bench::random_tensor(ks, s.dtype, s.device, seed + 1);
+  ours.v = bench::random_tensor(ks, s.dtype, s.device, seed + 2);
+  ours.dout = bench::random_tensor(qs, s.dtype, s.device, seed + 3);
   allocate_outputs(ours, c, s.device);
   forward(ours, c);
   backward(ours, c);
@@ -336,7 +217,7 @@ json accuracy_case(const Setup& s, const Config& c, int index, const fs::path& d
       {"lse", &ours.lse}, {"dq", &ours.dq}, {"dk", &ours.dk}, {"dv", &ours.dv}};
   for (const auto& [name, t] : all) {
     const fs::path p = dir / fmt::format("case{}_{}.f32", index, name);
-    write_f32(p, t->to_host_f32());
+    bench::write_f32(p, *t);
     files[name] = p.string();
   }
   const std::vector<std::pair<const Tensor*, const Tensor*>> pairs = {
@@ -360,34 +241,8 @@ std::vector<json> run_accuracy(const Setup& s, const fs::path& dir) {
 
 // ---- the peer -----------------------------------------------------------------------------------
 
-// A fresh directory under the system's temp dir, removed with this object.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "temper_bench_attention_XXXXXX").string();
-    TEMPER_CHECK(mkdtemp(tmpl.data()) != nullptr, "cannot create a temporary directory from {}", tmpl);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_json(const std::string& path, const json& doc, const char* flag) {
-  std::ofstream f(path);
-  TEMPER_INPUT_CHECK(f.good(), path, flag, "cannot open for writing");
-  f << doc.dump(2) << "\n";
-  TEMPER_INPUT_CHECK(f.good(), path, flag, "write failed");
-}
-
-json peer_request(const Setup& s, const std::vector<json>& accuracy) {
+// cases: the accuracy entries less our own errors.
+json peer_request(const Setup& s, const json& cases) {
   json configs = json::array();
   for (const Config& c : s.configs)
     configs.push_back(
@@ -395,44 +250,8 @@ json peer_request(const Setup& s, const std::vector<json>& accuracy) {
   json directions = json::array();
   if (s.fwd) directions.push_back("fwd");
   if (s.bwd) directions.push_back("bwd");
-  json acc = json::array();
-  for (const json& a : accuracy) {
-    json entry = a;
-    entry.erase("ours_vs_cpu_f32");
-    acc.push_back(entry);
-  }
   return {{"device", device_name(s.device)}, {"dtype", dtype_flag(s.dtype)}, {"warmup", s.warmup}, {"iters", s.iters},
-          {"directions", directions},        {"configs", configs},           {"accuracy", acc}};
-}
-
-// Runs `command REQUEST.json RESULT.json` once; its result, or {"error": why} (our figures survive a
-// failing peer).
-json run_peer(const std::string& command, const json& request, const fs::path& dir) {
-  const fs::path in = dir / "peer_request.json", out = dir / "peer_result.json";
-  write_json(in.string(), request, "peer request");
-  const std::string cmd = command + " '" + in.string() + "' '" + out.string() + "'";
-  std::fprintf(stderr, "bench attention: running the peer: %s\n", cmd.c_str());
-  std::fflush(stdout);
-  const int rc = std::system(cmd.c_str());
-  if (rc != 0) {
-    const int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : rc;
-    return {{"error", fmt::format("`{}` failed (exit status {})", cmd, code)}};
-  }
-  std::ifstream f(out);
-  if (!f) return {{"error", "the peer wrote no " + out.string()}};
-  try {
-    return json::parse(f);
-  } catch (const json::exception& e) {
-    return {{"error", std::string("unreadable peer result: ") + e.what()}};
-  }
-}
-
-// Hands our cached device memory back to the driver, so the peer process can use it.
-void release_device_cache(Device device) {
-  synchronize(device);
-#ifdef TEMPER_WITH_CUDA
-  if (device == Device::Cuda) cuda::release_cached();
-#endif
+          {"directions", directions},        {"configs", configs},           {"accuracy", cases}};
 }
 
 // The peer's seconds for row r's config and direction, per backend (null where it has none).
@@ -455,48 +274,13 @@ void attach_peer_times(std::vector<Row>& rows, const json& peer) {
 
 // ---- report -------------------------------------------------------------------------------------
 
-std::string shell_line(const char* command) {
-  std::string out;
-  if (FILE* p = popen(command, "r")) {
-    char buf[256];
-    while (std::fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  const size_t first = out.find_first_not_of(" \t\n"), last = out.find_last_not_of(" \t\n");
-  return first == std::string::npos ? std::string() : out.substr(first, last - first + 1);
-}
-
-json machine_info(Device device) {
-  char date[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  json m = {{"date", date}, {"cpu", shell_line("grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2")}};
-  m["gpu"] = nullptr;
-#ifdef TEMPER_WITH_CUDA
-  if (device == Device::Cuda) {
-    int dev = 0, driver_api = 0, runtime = 0;
-    cudaDeviceProp prop{};
-    if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess) {
-      m["gpu"] = prop.name;
-      m["compute_capability"] = fmt::format("{}.{}", prop.major, prop.minor);
-    }
-    if (cudaDriverGetVersion(&driver_api) == cudaSuccess) m["cuda_driver_api"] = driver_api;
-    if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) m["cuda_runtime"] = runtime;
-    m["driver"] = shell_line("nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1");
-  }
-#else
-  (void)device;
-#endif
-  return m;
-}
-
 std::string ratio_cell(const Row& r, const char* backend) {
   const json t = r.peer.value(backend, json());
   return t.is_number() ? fmt::format("{:.2f}", t.get<double>() / r.seconds) : "-";
 }
 
-void print_table(const Setup& s, const std::vector<Row>& rows, const Peak& peak, const json& machine, const json& peer,
-                 bool with_peer) {
+void print_table(const Setup& s, const std::vector<Row>& rows, const bench::Peak& peak, const json& machine,
+                 const json& peer, bool with_peer) {
   const std::string gpu = machine["gpu"].is_string() ? machine["gpu"].get<std::string>() : "";
   std::printf("temper bench attention: %s%s%s, %s, median of %d calls after %d warm-up\n", device_name(s.device),
               gpu.empty() ? "" : " ", gpu.c_str(), dtype_flag(s.dtype), s.iters, s.warmup);
@@ -563,7 +347,7 @@ void print_accuracy(const Setup& s, const std::vector<json>& cases, const json& 
   }
 }
 
-json rows_json(const std::vector<Row>& rows, const Peak& peak) {
+json rows_json(const std::vector<Row>& rows, const bench::Peak& peak) {
   json out = json::array();
   for (const Row& r : rows) {
     const double tf = r.flops / r.seconds / 1e12;
@@ -627,11 +411,9 @@ std::vector<Config> build_configs(const BenchAttnOptions& o, Device device) {
 
 Setup resolve(const BenchAttnOptions& o) {
   Setup s;
-  s.device = resolve_device(DeviceOptions{o.device, "auto"});
+  const bench::RunSetup run = bench::resolve_run(o.run);
+  s.device = run.device, s.warmup = run.warmup, s.iters = run.iters;
   s.dtype = resolve_dtype(o.dtype, s.device);
-  const bool gpu = s.device == Device::Cuda;
-  s.warmup = o.warmup >= 0 ? o.warmup : (gpu ? 3 : 1);
-  s.iters = o.iters > 0 ? o.iters : (gpu ? 20 : 3);
   s.fwd = o.direction != "bwd";
   s.bwd = o.direction != "fwd";
   s.configs = build_configs(o, s.device);
@@ -640,39 +422,28 @@ Setup resolve(const BenchAttnOptions& o) {
 
 int run(const BenchAttnOptions& o) {
   const Setup s = resolve(o);
-  if (!o.json.empty()) TEMPER_INPUT_CHECK(std::ofstream(o.json).good(), o.json, "--json", "cannot open for writing");
-  const json machine = machine_info(s.device);
-  const Peak peak = measure_peak(s);
+  const bench::RunFlags& f = o.run;
+  if (!f.json.empty()) TEMPER_INPUT_CHECK(std::ofstream(f.json).good(), f.json, "--json", "cannot open for writing");
+  const json machine = bench::machine_info(s.device);
+  const bench::Peak peak = bench::measure_matmul_peak(s.device, s.dtype);
   std::vector<Row> rows = measure_sweep(s);
-  TempDir dir;
-  std::vector<json> accuracy;
-  if (o.accuracy) accuracy = run_accuracy(s, dir.path());
-  json peer = json::object();
-  if (!o.peer.empty()) {
-    release_device_cache(s.device);
-    peer = run_peer(o.peer, peer_request(s, accuracy), dir.path());
-  }
-  attach_peer_times(rows, peer);
-  print_table(s, rows, peak, machine, peer, !o.peer.empty());
-  if (o.accuracy) print_accuracy(s, accuracy, peer);
-  if (o.json.empty()) return 0;
-  json doc = {
-      {"benchmark", "attention"},
-      {"machine", machine},
-      {"device", device_name(s.device)},
-      {"dtype", dtype_flag(s.dtype)},
-      {"warmup", s.warmup},
-      {"iters", s.iters},
-      {"flops", "forward 4*B*NH*T*T*HS (half when causal), backward 2.5x forward"},
-      {"peak",
-       {{"dtype", dtype_flag(peak.dtype)}, {"n", peak.n}, {"time_ms", peak.seconds * 1e3}, {"tflops", peak.tflops()}}},
-      {"rows", rows_json(rows, peak)}};
-  if (!o.peer.empty()) doc["peer"] = {{"command", o.peer}, {"result", peer}};
-  if (o.accuracy) {
-    doc["accuracy"] = accuracy;
-    for (json& a : doc["accuracy"]) a.erase("files");  // the temporary directory is gone
-  }
-  write_json(o.json, doc, "--json");
+  const bench::Extras extras = bench::run_extras(
+      f, s.device, "attention", [&](const fs::path& dir) { return run_accuracy(s, dir); },
+      [&](const json& cases) { return peer_request(s, cases); });
+  attach_peer_times(rows, extras.peer);
+  print_table(s, rows, peak, machine, extras.peer, !f.peer.empty());
+  if (f.accuracy) print_accuracy(s, extras.accuracy, extras.peer);
+  if (f.json.empty()) return 0;
+  const json doc = {{"benchmark", "attention"},
+                    {"machine", machine},
+                    {"device", device_name(s.device)},
+                    {"dtype", dtype_flag(s.dtype)},
+                    {"warmup", s.warmup},
+                    {"iters", s.iters},
+                    {"flops", "forward 4*B*NH*T*T*HS (half when causal), backward 2.5x forward"},
+                    {"peak", peak.to_json()},
+                    {"rows", rows_json(rows, peak)}};
+  bench::write_result(doc, f, extras);
   return 0;
 }
 
@@ -681,9 +452,7 @@ int run(const BenchAttnOptions& o) {
 Runner add_bench_attention(CLI::App* bench) {
   auto o = std::make_shared<BenchAttnOptions>();
   CLI::App* c = bench->add_subcommand("attention", "flash attention forward/backward TFLOP/s over a sweep");
-  c->add_option("--device", o->device, "auto (cuda when present) | cpu | cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
-      ->capture_default_str();
+  bench::add_device_flag(c, o->run);
   c->add_option("--dtype", o->dtype, "auto (bf16 on cuda, fp32 on cpu) | bf16 | fp16 | fp32")
       ->check(CLI::IsMember({"auto", "bf16", "fp16", "fp32"}))
       ->capture_default_str();
@@ -709,15 +478,9 @@ Runner add_bench_attention(CLI::App* bench) {
   c->add_option("--direction", o->direction, "fwd | bwd | both")
       ->check(CLI::IsMember({"fwd", "bwd", "both"}))
       ->capture_default_str();
-  c->add_option("--warmup", o->warmup, "untimed calls before each measurement (default cuda 3, cpu 1)")
-      ->check(CLI::Range(0, 1000000));
-  c->add_option("--iters", o->iters, "timed calls; the median is reported (default cuda 20, cpu 3)")
-      ->check(CLI::Range(1, 1000000));
-  c->add_option("--json", o->json, "also write everything as JSON to this file");
-  c->add_option("--peer", o->peer,
-                "peer command run as `COMMAND REQUEST.json RESULT.json`, e.g. \"python3 bench/peer_torch_sdpa.py\"");
-  c->add_flag("--accuracy", o->accuracy,
-              "also check outputs and gradients on small problems (vs the peer's fp64 reference when --peer is given)");
+  bench::add_run_flags(
+      c, o->run, "python3 bench/peer_torch_sdpa.py",
+      "also check outputs and gradients on small problems (vs the peer's fp64 reference when --peer is given)");
   return [o] { return run(*o); };
 }
 

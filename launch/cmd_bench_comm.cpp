@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "launch/bench_util.h"
 #include "launch/commands.h"
 #include "launch/common_options.h"
 #include "runtime/comm/communicator_factory.h"
@@ -33,11 +33,6 @@ struct SizeResult {
   double seconds = 0;  // median over iterations, max over ranks
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 // Median seconds of one all_reduce of `count` f32 on this rank; checks the first result once.
 double time_size(Communicator& comm, Device device, int64_t count, const BenchCommOptions& o) {
   Tensor t = Tensor::from_f32(std::vector<float>(static_cast<size_t>(count), 1.0f), {count}).to(device);
@@ -55,7 +50,7 @@ double time_size(Communicator& comm, Device device, int64_t count, const BenchCo
     synchronize(device);
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  return median(times);
+  return bench::median(times);
 }
 
 // Per-size medians of every rank gathered, the maximum kept.
@@ -97,10 +92,7 @@ void report(const std::vector<SizeResult>& results, const Communicator& comm, De
                               {"dtype", "f32"},      {"backend", comm.backend()}, {"device", device_name(device)},
                               {"world_size", n},     {"iters", o.iters},          {"warmup", o.warmup},
                               {"results", rows}};
-  std::ofstream f(o.json);
-  TEMPER_INPUT_CHECK(f.good(), o.json, "--json", "cannot open for writing");
-  f << doc.dump(2) << "\n";
-  TEMPER_INPUT_CHECK(f.good(), o.json, "--json", "write failed");
+  bench::write_json(o.json, doc, "--json");
 }
 
 int run(const BenchCommOptions& o) {
@@ -147,7 +139,11 @@ Runner add_bench(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--json", o->json, "also write the results as JSON (rank 0)");
   Runner attention = add_bench_attention(bench);
-  return [o, c, attention] { return c->parsed() ? run(*o) : attention(); };
+  Runner conv = add_bench_conv(bench);
+  return [o, c, bench, attention, conv] {
+    if (c->parsed()) return run(*o);
+    return bench->got_subcommand("conv") ? conv() : attention();
+  };
 }
 
 }  // namespace temper::cli

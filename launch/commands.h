@@ -15,5 +15,6 @@ Runner add_merge(CLI::App& app);
 Runner add_predict(CLI::App& app);  // classify lines with a fine-tuned BERT classifier
 Runner add_bench(CLI::App& app);  // `temper bench comm`
 Runner add_bench_attention(CLI::App* bench);  // `temper bench attention` (launch/cmd_bench_attention.cpp)
+Runner add_bench_conv(CLI::App* bench);  // `temper bench conv` (launch/cmd_bench_conv.cpp)
 
 }  // namespace temper::cli
