@@ -140,8 +140,10 @@ Runner add_bench(CLI::App& app) {
   c->add_option("--json", o->json, "also write the results as JSON (rank 0)");
   Runner attention = add_bench_attention(bench);
   Runner conv = add_bench_conv(bench);
-  return [o, c, bench, attention, conv] {
+  Runner cnn = add_bench_cnn(bench);
+  return [o, c, bench, attention, conv, cnn] {
     if (c->parsed()) return run(*o);
+    if (bench->got_subcommand("cnn")) return cnn();
     return bench->got_subcommand("conv") ? conv() : attention();
   };
 }

@@ -16,5 +16,6 @@ Runner add_predict(CLI::App& app);  // classify lines with a fine-tuned BERT cla
 Runner add_bench(CLI::App& app);  // `temper bench comm`
 Runner add_bench_attention(CLI::App* bench);  // `temper bench attention` (launch/cmd_bench_attention.cpp)
 Runner add_bench_conv(CLI::App* bench);  // `temper bench conv` (launch/cmd_bench_conv.cpp)
+Runner add_bench_cnn(CLI::App* bench);   // `temper bench cnn` (launch/cmd_bench_cnn.cpp)
 
 }  // namespace temper::cli

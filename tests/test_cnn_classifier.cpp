@@ -163,3 +163,30 @@ TEST(CnnClassifier, FilterLayoutConversionsAreInverse) {
 }
 
 }  // namespace
+
+namespace temper {
+namespace {
+
+// Multiply-adds of one image's forward, as torch.utils.flop_counter.FlopCounterMode counts them
+// (convolutions + the classifier, FLOPs / 2) on torchvision's models and efficientnet_lite_pytorch's
+// EfficientNet-Lite0 (its padding fixed for 224, as ours), 1000 classes.
+TEST(CnnClassifier, ForwardMacsMatchTorchsFlopCounter) {
+  struct Case {
+    const char* arch;
+    int64_t size;
+    double macs;
+  };
+  const Case cases[] = {{"resnet18", 224, 1814073344.0}, {"resnet18", 64, 148557824.0},
+                        {"resnet34", 224, 3663761408.0}, {"resnet50", 224, 4089184256.0},
+                        {"resnet50", 64, 335691776.0},   {"efficientnet_lite0", 224, 385187552.0},
+                        {"efficientnet_lite0", 64, 32619392.0}};
+  for (const Case& c : cases) {
+    VisionConfig cfg = default_vision_config(c.arch);
+    cfg.labels = numbered_labels(1000);
+    const CnnClassifier m(cfg, Device::Cpu, DType::F32);
+    EXPECT_EQ(m.forward_macs(c.size, c.size), c.macs) << c.arch << " at " << c.size;
+  }
+}
+
+}  // namespace
+}  // namespace temper

@@ -44,6 +44,14 @@ Tensor ChainBlock::forward(const Tensor& x, bool train, bool keep) {
   return h;
 }
 
+Shape ChainBlock::count_macs(const Shape& x, double* macs) const {
+  Shape h = x;
+  for (const ConvBnAct& c : chain_) h = c.count_macs(h, macs);
+  if (spec_.shortcut == Shortcut::Projection) projection_->count_macs(x, macs);
+  if (spec_.max_pool) h = {h[0], spec_.max_pool->out_h(h[1]), spec_.max_pool->out_w(h[2]), h[3]};
+  return h;
+}
+
 Tensor ChainBlock::backward(const Tensor& dy, bool want_dx) {
   Tensor d = dy;
   if (spec_.max_pool) {

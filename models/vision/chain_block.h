@@ -31,6 +31,8 @@ class ChainBlock {
   Tensor forward(const Tensor& x, bool train, bool keep);
   // Weight gradients accumulated; returns dx when want_dx (else undefined). Needs forward(keep = true).
   Tensor backward(const Tensor& dy, bool want_dx);
+  // The output shape for an input of shape x; adds the convolutions' multiply-adds to *macs.
+  Shape count_macs(const Shape& x, double* macs) const;
 
  private:
   std::vector<ConvBnAct> chain_;

@@ -113,6 +113,13 @@ void CnnClassifier::init_random(uint64_t seed) {
   init_classifier(seed + 1);  // also syncs the compute copies
 }
 
+double CnnClassifier::forward_macs(int64_t h, int64_t w) const {
+  double macs = 0;
+  Shape x = {1, h, w, 3};
+  for (const ChainBlock& b : blocks_) x = b.count_macs(x, &macs);
+  return macs + static_cast<double>(x[3] * cfg_.num_classes());
+}
+
 Tensor CnnClassifier::run(const Tensor& images, bool train) {
   TEMPER_CHECK(images.ndim() == 4 && images.dim(3) == 3 && images.dtype() == DType::F32,
                "{}: images must be f32 [B, H, W, 3], got {} {}", cfg_.architecture, dtype_name(images.dtype()),

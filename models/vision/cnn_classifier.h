@@ -53,6 +53,10 @@ class CnnClassifier : public ImageClassifier, private CnnAssembler {
   // After weights were written into the masters: refresh the compute copies.
   void sync_compute();
 
+  // Multiply-adds of one image's forward at h x w (convolutions and the classifier; FLOPs = 2x),
+  // counted as torchvision's model tables count them.
+  double forward_macs(int64_t h, int64_t w) const;
+
   Tensor forward(const Tensor& images) override;
   LossSum backward(const Tensor& labels, float dloss) override;
   LossSum evaluate(const Tensor& images, const Tensor& labels, Tensor* logits = nullptr) override;

@@ -8,10 +8,16 @@ namespace temper {
 
 Conv2dLayer::Conv2dLayer(ParameterStore& store, const std::string& name, int64_t in, int64_t out, int64_t kernel,
                          const ops::Conv2dParams& prm)
-    : store_(&store), out_(out), prm_(prm) {
+    : store_(&store), in_(in), out_(out), kernel_(kernel), prm_(prm) {
   TEMPER_CHECK(in % prm.groups == 0 && out % prm.groups == 0, "{}: {} -> {} channels are not divisible by {} groups",
                name, in, out, prm.groups);
   weight_ = store.add(name + ".weight", {out, kernel, kernel, in / prm.groups}, WeightDecay::Apply);
+}
+
+Shape Conv2dLayer::count_macs(const Shape& x, double* macs) const {
+  const Shape y = ops::conv2d_output_shape(x, {out_, kernel_, kernel_, in_ / prm_.groups}, prm_);
+  *macs += static_cast<double>(shape_numel(y)) * static_cast<double>(kernel_ * kernel_ * (in_ / prm_.groups));
+  return y;
 }
 
 Tensor Conv2dLayer::forward(const Tensor& x) const {

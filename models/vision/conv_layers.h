@@ -32,11 +32,13 @@ class Conv2dLayer {
   // dW += dL/dW from dy and the forward's input x (unless frozen); dx when want_dx, else undefined.
   Tensor backward(const Tensor& dy, const Tensor& x, bool want_dx) const;
   int64_t out_channels() const { return out_; }
+  // y's shape for an input of shape x [N,H,W,C]; adds the forward's multiply-adds to *macs.
+  Shape count_macs(const Shape& x, double* macs) const;
 
  private:
   const ParameterStore* store_;
   int weight_;
-  int64_t out_;
+  int64_t in_, out_, kernel_;
   ops::Conv2dParams prm_;
 };
 
@@ -79,6 +81,7 @@ class ConvBnAct {
   Tensor backward(const Tensor& dy, Ctx& ctx, bool want_dx) const;
   int64_t out_channels() const { return conv_.out_channels(); }
   bool has_activation() const { return act_.has_value(); }
+  Shape count_macs(const Shape& x, double* macs) const { return conv_.count_macs(x, macs); }
 
  private:
   Conv2dLayer conv_;
