@@ -3,7 +3,7 @@
 
 torchvision's ResNet (or efficientnet_lite_pytorch's EfficientNet-Lite0 when installed), random
 initialisation, 1000 classes, the request's batch of synthetic normalised images and labels; one step =
-zero_grad, forward, cross-entropy, backward, AdamW. On CUDA: channels_last memory format, bf16 autocast
+zero_grad, forward, cross-entropy, backward, gradient-norm clipping at 1, AdamW (temper's step). On CUDA: channels_last memory format, bf16 autocast
 (the request's dtype; fp32 when it says so), cudnn.benchmark; on the CPU: fp32, contiguous NCHW.
 Timed like temper (bench/peer_util.py: the upper median of back-to-back steps after warm-up).
 
@@ -50,6 +50,7 @@ def main():
             with ctx:
                 loss = loss_fn(model(x), y)
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # as temper's step: norm + clip
             opt.step()
 
         result["step_s"] = peer_util.median_seconds(step, req["warmup"], req["iters"], cuda)

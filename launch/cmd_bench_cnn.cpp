@@ -85,7 +85,7 @@ class StepRig {
 };
 
 // One step on the bench device before anything is measured, so that a device whose vision ops do not
-// run (CUDA until issue 7's kernels land) fails at once, in one line.
+// run (CUDA until issue 7's kernels land), or a batch that does not fit, fails at once, in one line.
 void check_device_runs_step(StepRig& rig, const Setup& s) {
   if (s.device == Device::Cpu) return;
   try {
@@ -93,7 +93,7 @@ void check_device_runs_step(StepRig& rig, const Setup& s) {
     synchronize(s.device);
   } catch (const Error& e) {
     throw InputError("--device", device_name(s.device),
-                     fmt::format("the CNN ops do not run on this device (use --device cpu): {}", e.what()));
+                     fmt::format("the training step failed on this device (--device cpu runs it): {}", e.what()));
   }
 }
 

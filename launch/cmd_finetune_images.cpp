@@ -24,6 +24,8 @@ struct ImageData {
 ImageData open_data(const FinetuneFlags& f, int64_t image_size) {
   const TrainConfig& t = f.cfg;
   const ImageFlags& im = f.images;
+  TEMPER_INPUT_CHECK(im.resize == 0 || is_image_folder(t.train_file), "--resize", std::to_string(im.resize),
+                     "applies to folders of image files; {} is not one (--image-size resizes it)", t.train_file);
   ImageSourceConfig source = im.source;
   source.folder.size = image_size;
   source.folder.resize = im.resize;

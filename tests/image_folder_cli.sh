@@ -32,10 +32,15 @@ losses = [json.loads(l)["loss"] for l in open(f"{d}/out/metrics.jsonl") if json.
 assert len(losses) == 3 and all(math.isfinite(x) for x in losses), losses
 print(f"image folders: classes {cfg['label_names']}, losses {losses}")
 PY
-grep -q "11 training, 2 validation, 2 test images, 3 classes" "$TMP/out.err" || { cat "$TMP/out.err"; exit 1; }
+grep -q "12 training, 2 validation, 2 test images, 3 classes" "$TMP/out.err" || { cat "$TMP/out.err"; exit 1; }
 if "$BIN" "${ARGS[@]}" --train-labels "$DATA/grey16.png" --output "$TMP/x" 2>"$TMP/bad.err"; then
   echo "a labels file with an image folder was accepted"; exit 1
 fi
 grep -q "train-labels" "$TMP/bad.err" || { cat "$TMP/bad.err"; exit 1; }
 [ "$(wc -l <"$TMP/bad.err")" -le 2 ] || { echo "more than one error line:"; cat "$TMP/bad.err"; exit 1; }
+if "$BIN" finetune --model "$TMP/model" --train "$DATA/grey16.png" --train-labels "$DATA/grey16.png" --resize 30 \
+    --output "$TMP/z" 2>"$TMP/bad2.err"; then
+  echo "--resize without an image folder was accepted"; exit 1
+fi
+grep -q -- "--resize" "$TMP/bad2.err" || { cat "$TMP/bad2.err"; exit 1; }
 echo "image folder cli: ok"

@@ -67,7 +67,7 @@ class ImageFolderTest : public ::testing::Test {
 
 TEST_F(ImageFolderTest, DecodesLikePil) {
   const std::vector<std::string> files = decoded_files();
-  ASSERT_EQ(files.size(), 13u);
+  ASSERT_EQ(files.size(), 14u);
   for (const std::string& f : files) {
     const RgbImage got = decode_image_file(kRoot + "/" + f);
     const RgbImage want = ref_image("decoded." + f);
@@ -92,7 +92,33 @@ TEST_F(ImageFolderTest, ResizesLikePil) {
     EXPECT_EQ(diff(got.pixels, ref_bytes(n)), "") << n;
     ++checked;
   }
-  EXPECT_EQ(checked, 6);
+  EXPECT_EQ(checked, 13);
+}
+
+// A window of the resize is that part of the whole resize, for both pass orders.
+TEST_F(ImageFolderTest, WindowIsPartOfTheWholeResize) {
+  const RgbImage src = ref_image("resize.src");  // 41 x 57
+  for (auto [oh, ow] : {std::pair<int64_t, int64_t>{100, 77}, {5, 50}, {30, 80}, {41, 20}}) {
+    const RgbImage whole = resize_bilinear_pil(src, oh, ow);
+    const PixelWindow win{oh / 3, ow / 4, oh - oh / 3 - 1 > 0 ? oh - oh / 3 - 1 : 1, ow / 2};
+    const RgbImage part = resize_window_pil(src, oh, ow, win);
+    std::vector<uint8_t> want;
+    for (int64_t y = win.top; y < win.top + win.h; ++y)
+      want.insert(want.end(), whole.pixels.begin() + (y * ow + win.left) * 3,
+                  whole.pixels.begin() + (y * ow + win.left + win.w) * 3);
+    EXPECT_EQ(diff(part.pixels, want), "") << oh << "x" << ow;
+  }
+}
+
+// A 1 x 200000 image resized to a shorter side of 224 would be 224 x 44.8M (30 GB): only the
+// 224 x 224 crop is computed.
+TEST_F(ImageFolderTest, ExtremeAspectRatioCostsOnlyTheCrop) {
+  RgbImage thin{1, 200000, std::vector<uint8_t>(600000)};
+  for (size_t i = 0; i < thin.pixels.size(); ++i) thin.pixels[i] = static_cast<uint8_t>(i * 7);
+  const RgbImage out = resize_shorter_center_crop(thin, 224, 224);
+  EXPECT_EQ(out.h, 224);
+  EXPECT_EQ(out.w, 224);
+  EXPECT_EQ(std::memcmp(out.pixels.data(), out.pixels.data() + 224 * 3 * 100, 224 * 3), 0);  // rows alike
 }
 
 // The whole ImageFolder pipeline (file order, labels, decode, Resize, CenterCrop) for both splits.
@@ -228,6 +254,20 @@ TEST_F(BadImageFolder, FolderProblemsNameThePath) {
     EXPECT_EQ(e.file(), (dir_ / "a" / "photo.webp").string());
   }
   fs::remove(dir_ / "a" / "photo.webp");
+  write(dir_ / "a" / "anim.gif", "GIF89a");  // torchvision skips .gif too
+  write(dir_ / "a" / "notes.txt", "text");
+  EXPECT_EQ(ImageFolderDataset(dir_.string(), opts()).size(), 1);
+  fs::create_directory_symlink("loop", dir_ / "a" / "loop");  // a link to itself: ELOOP
+  try {
+    ImageFolderDataset d(dir_.string(), opts());
+    FAIL() << "a link loop must be an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(e.file().find("loop"), std::string::npos) << e.what();
+  }
+  fs::remove(dir_ / "a" / "loop");
+  fs::create_directory_symlink("..", dir_ / "a" / "up");  // a cycle through the parent: entered once
+  EXPECT_EQ(ImageFolderDataset(dir_.string(), opts()).size(), 1);
+  fs::remove(dir_ / "a" / "up");
   fs::create_directories(dir_ / "empty_class");
   EXPECT_THROW(ImageFolderDataset(dir_.string(), opts()), InputError);
   fs::remove(dir_ / "empty_class");

@@ -12,7 +12,8 @@ what torchvision / PIL make of them, for tests/test_image_folder.cpp.
                       datasets.ImageFolder(root, Compose([Resize(RESIZE), CenterCrop(SIZE)])) as
                       [N, SIZE, SIZE, 3] uint8 / int32, in ImageFolder's order
     resize.src, resize.<h>x<w>
-                      PIL's Image.resize((w, h), BILINEAR) of a random RGB image (up, down, one axis)
+                      PIL's Image.resize((w, h), BILINEAR) of a random RGB image (up, down, one axis,
+                      both pass orders of Pillow 13)
     grey16.expected   the one deliberate difference from PIL: a 16-bit grey PNG keeps its high byte
                       (PIL clips the 16-bit value to 255); grey16.png lies beside the folders
 
@@ -84,6 +85,8 @@ def write_train(root, rng):
     rgba16 = (smooth_image(rng, 27, 38, 4).astype(np.uint16) * 257 + rng.integers(0, 256, (27, 38, 4))).astype(np.uint16)
     write_png(f"{root}/train/bee/rgba16.png", rgba16, 6, 16)
     write_png(f"{root}/train/bee/interlaced.png", smooth_image(rng, 19, 23), 2, 8, interlace=True)
+    # Taller than twice its width: Pillow 13 resizes it height first.
+    Image.fromarray(smooth_image(rng, 200, 60)).save(f"{root}/train/bee/tall.jpg", quality=90)
     Image.fromarray(smooth_image(rng, 120, 90)).save(f"{root}/train/cat/big420.jpg", quality=90)
     Image.fromarray(smooth_image(rng, 33, 47)).save(f"{root}/train/cat/s444.jpeg", quality=95, subsampling=0)
     Image.fromarray(smooth_image(rng, 35, 29)[..., 1]).save(f"{root}/train/cat/grey.JPG", quality=85)
@@ -115,7 +118,10 @@ def folder_tensors(root, split):
 def resize_tensors(rng):
     src = rng.integers(0, 256, size=(41, 57, 3), dtype=np.uint8)
     out = {"resize.src": src}
-    for h, w in [(13, 9), (100, 77), (20, 57), (41, 130), (5, 3), (41, 57)]:
+    # Pillow 13 runs the vertical pass first when 41 - h > 2 * (57 - w): both orders, the boundary
+    # (31, 52), one axis alone, identity, up- and down-scaling.
+    for h, w in [(13, 9), (100, 77), (20, 57), (41, 130), (5, 3), (41, 57), (5, 50), (30, 52), (31, 52),
+                 (29, 52), (60, 200), (45, 60), (3, 56)]:
         out[f"resize.{h}x{w}"] = np.asarray(Image.fromarray(src).resize((w, h), Image.BILINEAR))
     return out
 
@@ -141,7 +147,10 @@ def main():
     for name in files:
         tensors[f"decoded.{name}"] = np.asarray(Image.open(f"{root}/{name}").convert("RGB"))
     tensors.update(resize_tensors(rng))
-    save_file(tensors, f"{root}/reference.safetensors", metadata={"size": str(SIZE), "resize": str(RESIZE)})
+    import PIL
+    import torchvision
+    meta = {"size": str(SIZE), "resize": str(RESIZE), "pillow": PIL.__version__, "torchvision": torchvision.__version__}
+    save_file(tensors, f"{root}/reference.safetensors", metadata=meta)
     print(f"wrote {root}: {len(files)} images, {len(tensors)} tensors")
 
 

@@ -3,6 +3,7 @@
 #include "runtime/data/image_folder_dataset.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -25,23 +26,38 @@ std::string lower(std::string s) {
 
 enum class FileKind { Image, OtherImageFormat, NotImage };
 
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// By the name's ending, case-insensitively, as torchvision matches IMG_EXTENSIONS; the formats it
+// would read and we do not are refused rather than skipped, anything else is not an image.
 FileKind file_kind(const fs::path& p) {
-  static const std::set<std::string> kRead = {".png", ".jpg", ".jpeg"};
-  static const std::set<std::string> kOther = {".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".avif", ".heic"};
-  const std::string ext = lower(p.extension().string());
-  if (kRead.count(ext)) return FileKind::Image;
-  return kOther.count(ext) ? FileKind::OtherImageFormat : FileKind::NotImage;
+  const std::string name = lower(p.filename().string());
+  for (const char* ext : {".png", ".jpg", ".jpeg"})
+    if (ends_with(name, ext)) return FileKind::Image;
+  for (const char* ext : {".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
+    if (ends_with(name, ext)) return FileKind::OtherImageFormat;
+  return FileKind::NotImage;
+}
+
+// The entries of `dir`, sorted by name (the walk below must not depend on the file system's order).
+std::vector<fs::directory_entry> sorted_entries(const fs::path& dir) {
+  std::vector<fs::directory_entry> v{fs::directory_iterator(dir), fs::directory_iterator()};
+  std::sort(v.begin(), v.end(),
+            [](const auto& a, const auto& b) { return a.path().filename() < b.path().filename(); });
+  return v;
 }
 
 std::vector<std::string> sorted_subdirectories(const fs::path& dir) {
   std::vector<std::string> names;
-  for (const fs::directory_entry& e : fs::directory_iterator(dir))
+  for (const fs::directory_entry& e : sorted_entries(dir))
     if (e.is_directory()) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
   return names;
 }
 
-// Every image file under `dir` as (directory, name), each directory visited once even through links.
+// Every image file under `dir` as (directory, name): a depth-first walk in name order, following
+// directory links but entering each directory once (the first alias in that order).
 std::vector<std::pair<std::string, std::string>> walk_images(const fs::path& dir) {
   std::vector<std::pair<std::string, std::string>> found;
   std::set<fs::path> seen;
@@ -50,14 +66,14 @@ std::vector<std::pair<std::string, std::string>> walk_images(const fs::path& dir
     const fs::path d = todo.back();
     todo.pop_back();
     if (!seen.insert(fs::canonical(d)).second) continue;
-    for (const fs::directory_entry& e : fs::directory_iterator(d)) {
-      if (e.is_directory()) {
-        todo.push_back(e.path());
-        continue;
-      }
+    const std::vector<fs::directory_entry> entries = sorted_entries(d);
+    for (auto e = entries.rbegin(); e != entries.rend(); ++e)  // reversed: popped in name order
+      if (e->is_directory()) todo.push_back(e->path());
+    for (const fs::directory_entry& e : entries) {
+      if (e.is_directory()) continue;
       const FileKind kind = file_kind(e.path());
       TEMPER_INPUT_CHECK(kind != FileKind::OtherImageFormat, e.path().string(), "format",
-                         "unsupported image format {} (PNG and JPEG are read)", e.path().extension().string());
+                         "unsupported image format (PNG and JPEG are read)");
       if (kind == FileKind::Image && e.is_regular_file()) found.emplace_back(d.string(), e.path().filename().string());
     }
   }
@@ -67,16 +83,27 @@ std::vector<std::pair<std::string, std::string>> walk_images(const fs::path& dir
 
 }  // namespace
 
-bool is_image_folder(const std::string& path) { return fs::is_directory(path); }
+bool is_image_folder(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
+}
 
 ImageFolderDataset::ImageFolderDataset(const std::string& root, const ImageFolderOptions& options)
     : size_(options.size), resize_(options.resize > 0 ? options.resize : options.size) {
+  try {
+    scan(root, options.classes);
+  } catch (const fs::filesystem_error& e) {  // unreadable directory, a link loop: name the path
+    throw InputError(e.path1().empty() ? root : e.path1().string(), "path", e.code().message());
+  }
+}
+
+void ImageFolderDataset::scan(const std::string& root, const std::vector<std::string>& classes) {
   TEMPER_INPUT_CHECK(size_ >= 1 && resize_ >= size_, root, "image size",
                      "crop {} after resizing the shorter side to {}: need 1 <= crop <= resize", size_, resize_);
   TEMPER_INPUT_CHECK(is_image_folder(root), root, "path", "not a directory of class folders");
   const std::vector<std::string> dirs = sorted_subdirectories(root);
   TEMPER_INPUT_CHECK(!dirs.empty(), root, "classes", "no class folders (expected {}/<class>/<image>.png|jpg)", root);
-  classes_ = options.classes.empty() ? dirs : options.classes;
+  classes_ = classes.empty() ? dirs : classes;
   for (const std::string& d : dirs) {
     const auto it = std::find(classes_.begin(), classes_.end(), d);
     TEMPER_INPUT_CHECK(it != classes_.end(), (fs::path(root) / d).string(), "class",

@@ -3,8 +3,9 @@
 // validation or test folder takes the training folder's list, so a folder lacking a class keeps the
 // same ids; a subdirectory not in the list is an error). Images are listed as torchvision does: each
 // class folder walked recursively (directory links followed, each directory once), files sorted by
-// directory then name, extensions matched case-insensitively; other image formats (.bmp, .webp, ...)
-// are an error rather than silently skipped, any other file is ignored.
+// directory then name, extensions matched case-insensitively; the other formats torchvision reads
+// (.bmp, .ppm, .pgm, .tif, .tiff, .webp) are an error rather than silently skipped, any other file is
+// ignored.
 // Only the file list is held: read() decodes the requested files (OpenMP threads, one image each),
 // turns them into RGB and gives them one shape with transforms.Resize(resize) +
 // transforms.CenterCrop(size) on PIL images, bit for bit (image_decoder.h, image_resample.h).
@@ -39,6 +40,7 @@ class ImageFolderDataset : public ImageDataset {
   const std::string& file(int64_t i) const { return files_.at(static_cast<size_t>(i)); }
 
  private:
+  void scan(const std::string& root, const std::vector<std::string>& classes);
   void add_class_files(const std::string& dir, int32_t label);
 
   int64_t size_ = 0, resize_ = 0;
