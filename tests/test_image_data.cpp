@@ -19,12 +19,15 @@
 
 #include "runtime/data/hdf5_dataset.h"
 #include "runtime/data/idx_dataset.h"
+#include "tests/idx_test_files.h"
 #include "runtime/data/image_transforms.h"
 #include "runtime/data/rank_slice.h"
 #include "runtime/error.h"
 
 namespace fs = std::filesystem;
 using namespace temper;
+using test::idx_bytes;
+using test::write_raw;
 
 namespace {
 
@@ -34,23 +37,6 @@ fs::path temp_dir() {
   return dir;
 }
 
-std::string bytes_to_string(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
-
-// An IDX file's bytes: big-endian magic and sizes, then `data`.
-std::vector<uint8_t> idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data) {
-  std::vector<uint8_t> out;
-  auto put = [&](uint32_t v) {
-    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
-  };
-  put(magic);
-  for (uint32_t d : dims) put(d);
-  out.insert(out.end(), data.begin(), data.end());
-  return out;
-}
-
-void write_raw(const fs::path& p, const std::vector<uint8_t>& bytes) {
-  std::ofstream(p, std::ios::binary) << bytes_to_string(bytes);
-}
 
 #ifdef TEMPER_WITH_ZLIB
 void write_gzip(const fs::path& p, const std::vector<uint8_t>& bytes) {

@@ -13,12 +13,15 @@
 #include <vector>
 
 #include "runtime/data/idx_dataset.h"
+#include "tests/idx_test_files.h"
 #include "runtime/data/image_loader.h"
 #include "runtime/data/image_transforms.h"
 #include "runtime/error.h"
 
 namespace fs = std::filesystem;
 using namespace temper;
+using test::idx_bytes;
+using test::write_raw;
 
 namespace {
 
@@ -26,21 +29,6 @@ namespace {
 // label names its row.
 constexpr uint32_t kN = 10, kH = 5, kW = 6;
 
-std::vector<uint8_t> idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data) {
-  std::vector<uint8_t> out;
-  auto put = [&](uint32_t v) {
-    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
-  };
-  put(magic);
-  for (uint32_t d : dims) put(d);
-  out.insert(out.end(), data.begin(), data.end());
-  return out;
-}
-
-void write_raw(const fs::path& p, const std::vector<uint8_t>& bytes) {
-  std::ofstream(p, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
 
 // Writes the data set once per test (its own directory, so tests may run in parallel).
 fs::path data_dir() {

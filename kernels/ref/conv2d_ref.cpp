@@ -129,46 +129,45 @@ void col2im(float* dx, const float* col, const Conv2dDims& d, int64_t n0, int64_
 
 // ---------------------------------------------------------------- GEMM paths
 
-// y[N*P*Q, K] columns of group g = col * w_g^T, chunk by chunk.
-void forward_im2col(float* y, const float* x, const float* w, const Conv2dDims& d) {
-  const int64_t width = col_width(d), kg = d.kg(), chunk = chunk_images(d), pq = pixels_out(d);
-  float* col = scratch(chunk * pq * width);
+// body(col, n0, nb, g) for every chunk of nb images from n0 and every group g, in that order, with one
+// scratch col matrix sized for a chunk.
+template <class Body>
+void for_chunks_and_groups(const Conv2dDims& d, Body body) {
+  const int64_t chunk = chunk_images(d);
+  float* col = scratch(chunk * pixels_out(d) * col_width(d));
   for (int64_t n0 = 0; n0 < d.n; n0 += chunk) {
     const int64_t nb = std::min(chunk, d.n - n0);
-    for (int64_t g = 0; g < d.prm.groups; ++g) {
-      im2col(col, x, d, n0, nb, g);
-      sgemm(false, true, nb * pq, kg, width, col, width, w + g * kg * width, width, 0.f, y + n0 * pq * d.k + g * kg,
-            d.k);
-    }
+    for (int64_t g = 0; g < d.prm.groups; ++g) body(col, n0, nb, g);
   }
+}
+
+// y[N*P*Q, K] columns of group g = col * w_g^T, chunk by chunk.
+void forward_im2col(float* y, const float* x, const float* w, const Conv2dDims& d) {
+  const int64_t width = col_width(d), kg = d.kg(), pq = pixels_out(d);
+  for_chunks_and_groups(d, [&](float* col, int64_t n0, int64_t nb, int64_t g) {
+    im2col(col, x, d, n0, nb, g);
+    sgemm(false, true, nb * pq, kg, width, col, width, w + g * kg * width, width, 0.f, y + n0 * pq * d.k + g * kg, d.k);
+  });
 }
 
 // dx: col = dy_g * w_g, folded back by col2im, chunk by chunk.
 void backward_data_im2col(float* dx, const float* dy, const float* w, const Conv2dDims& d) {
-  const int64_t width = col_width(d), kg = d.kg(), chunk = chunk_images(d), pq = pixels_out(d);
-  float* col = scratch(chunk * pq * width);
-  for (int64_t n0 = 0; n0 < d.n; n0 += chunk) {
-    const int64_t nb = std::min(chunk, d.n - n0);
-    for (int64_t g = 0; g < d.prm.groups; ++g) {
-      sgemm(false, false, nb * pq, width, kg, dy + n0 * pq * d.k + g * kg, d.k, w + g * kg * width, width, 0.f, col,
-            width);
-      col2im(dx, col, d, n0, nb, g);
-    }
-  }
+  const int64_t width = col_width(d), kg = d.kg(), pq = pixels_out(d);
+  for_chunks_and_groups(d, [&](float* col, int64_t n0, int64_t nb, int64_t g) {
+    sgemm(false, false, nb * pq, width, kg, dy + n0 * pq * d.k + g * kg, d.k, w + g * kg * width, width, 0.f, col,
+          width);
+    col2im(dx, col, d, n0, nb, g);
+  });
 }
 
 // dw_g[K/groups, R*S*cg] = sum over chunks of dy_g^T * col.
 void backward_filter_im2col(float* dw, const float* dy, const float* x, const Conv2dDims& d) {
-  const int64_t width = col_width(d), kg = d.kg(), chunk = chunk_images(d), pq = pixels_out(d);
-  float* col = scratch(chunk * pq * width);
-  for (int64_t n0 = 0; n0 < d.n; n0 += chunk) {
-    const int64_t nb = std::min(chunk, d.n - n0);
-    for (int64_t g = 0; g < d.prm.groups; ++g) {
-      im2col(col, x, d, n0, nb, g);
-      sgemm(true, false, kg, width, nb * pq, dy + n0 * pq * d.k + g * kg, d.k, col, width, n0 == 0 ? 0.f : 1.f,
-            dw + g * kg * width, width);
-    }
-  }
+  const int64_t width = col_width(d), kg = d.kg(), pq = pixels_out(d);
+  for_chunks_and_groups(d, [&](float* col, int64_t n0, int64_t nb, int64_t g) {
+    im2col(col, x, d, n0, nb, g);
+    sgemm(true, false, kg, width, nb * pq, dy + n0 * pq * d.k + g * kg, d.k, col, width, n0 == 0 ? 0.f : 1.f,
+          dw + g * kg * width, width);
+  });
 }
 
 // 1x1 stride 1 unpadded: x[N*H*W, C] is the col matrix itself (P = H, Q = W).

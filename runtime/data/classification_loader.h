@@ -1,5 +1,6 @@
 // ClassificationLoader: padded micro-batches of tokenized labelled examples as CPU i32 tensors, with a
-// resumable position. The visiting order is SequenceLoader's, with examples in place of windows:
+// resumable position. The visiting order is RowCursor's, as SequenceLoader's with examples in place of
+// windows:
 // Train mode: each epoch is epoch_permutation(n, seed, epoch); a global batch is B x world_size
 // consecutive entries of it and rank r takes entries [r*B, (r+1)*B); an incomplete last global batch
 // is dropped; epochs follow one another without end.
@@ -16,7 +17,7 @@
 
 #include "runtime/data/labelled_source.h"
 #include "runtime/data/row_cursor.h"
-#include "runtime/data/sequence_loader.h"
+#include "runtime/data/loader_state.h"
 #include "runtime/tensor.h"
 
 namespace temper {

@@ -7,7 +7,7 @@
 
 #include "runtime/data/hdf5_dataset.h"
 #include "runtime/data/idx_dataset.h"
-#include "runtime/data/sequence_loader.h"
+#include "runtime/data/loader_state.h"
 #include "runtime/error.h"
 
 namespace temper {

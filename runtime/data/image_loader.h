@@ -1,5 +1,6 @@
 // ImageLoader: micro-batches of transformed images (f32 NHWC) and labels from an ImageDataset, with a
-// resumable position. The visiting order is SequenceLoader's, with image rows in place of windows:
+// resumable position. The visiting order is RowCursor's, as SequenceLoader's with image rows in place of
+// windows:
 // Train mode: each epoch is epoch_permutation(n, seed, epoch); a global batch is B x world_size
 // consecutive entries of it and rank r takes entries [r*B, (r+1)*B) (rank_slice.h); an incomplete
 // last global batch is dropped; epochs follow one another without end.
@@ -17,7 +18,7 @@
 
 #include "runtime/data/image_dataset.h"
 #include "runtime/data/row_cursor.h"
-#include "runtime/data/sequence_loader.h"
+#include "runtime/data/loader_state.h"
 #include "runtime/tensor.h"
 
 namespace temper {

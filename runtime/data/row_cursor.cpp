@@ -1,14 +1,16 @@
-// RowCursor: option checks, the per-epoch order (SequenceLoader's epoch_permutation), rank slicing
+// RowCursor: option checks, the per-epoch order (epoch_permutation), rank slicing
 // and resume (see row_cursor.h).
 #include "runtime/data/row_cursor.h"
+
+#include <utility>
 
 #include "runtime/data/rank_slice.h"
 #include "runtime/error.h"
 
 namespace temper {
 
-RowCursor::RowCursor(int64_t num_rows, const LoaderOptions& options, const char* source, const char* unit)
-    : num_rows_(num_rows), opt_(options), source_(source), unit_(unit) {
+RowCursor::RowCursor(int64_t num_rows, const LoaderOptions& options, std::string source, std::string unit)
+    : num_rows_(num_rows), opt_(options), source_(std::move(source)), unit_(std::move(unit)) {
   TEMPER_INPUT_CHECK(num_rows_ > 0, source_, unit_, "the data set is empty (no {} to batch)", unit_);
   TEMPER_INPUT_CHECK(opt_.batch_size >= 1, source_, "batch_size", "{} must be at least 1", opt_.batch_size);
   TEMPER_CHECK(opt_.world_size >= 1 && opt_.rank >= 0 && opt_.rank < opt_.world_size, "rank {} of world size {}",

@@ -1,11 +1,12 @@
 // Where a loader of labelled rows stands in its data: the epoch, the epoch's seeded order of the N rows
 // (train), the position, and this rank's rows of the next micro-batch (rank_slice.h). Shared by
-// ClassificationLoader and ImageLoader, which only turn rows into tensors.
+// SequenceLoader, ClassificationLoader and ImageLoader, which only turn rows into tensors.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
-#include "runtime/data/sequence_loader.h"
+#include "runtime/data/loader_state.h"
 
 namespace temper {
 
@@ -13,7 +14,7 @@ class RowCursor {
  public:
   // InputError (naming `source`) on an empty data set (field `unit`), batch_size < 1, or (train) fewer
   // rows than one global batch; `unit` names the rows in messages ("examples", "images").
-  RowCursor(int64_t num_rows, const LoaderOptions& options, const char* source, const char* unit);
+  RowCursor(int64_t num_rows, const LoaderOptions& options, std::string source, std::string unit);
 
   struct Rows {
     std::vector<int64_t> rows;  // this rank's rows of the micro-batch; empty: the eval pass is over
@@ -38,8 +39,7 @@ class RowCursor {
 
   int64_t num_rows_ = 0;
   LoaderOptions opt_;
-  const char* source_;
-  const char* unit_;
+  std::string source_, unit_;
   uint64_t epoch_ = 0;
   int64_t position_ = 0;        // train: rows of this epoch's order consumed by all ranks; eval: this rank's
   std::vector<int64_t> order_;  // train: this epoch's permutation

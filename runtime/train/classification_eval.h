@@ -24,4 +24,20 @@ class ClassificationEval {
   LossSum total_;
 };
 
+// One evaluation pass of `loader` (reset first; at most max_batches batches when > 0): score(batch,
+// &logits) returns a batch's loss sum and its CPU logits; the batch type has `labels`.
+template <class Batch, class Loader, class Score>
+EvalReport evaluate_loader(Loader& loader, const std::vector<std::string>& labels, int64_t max_batches,
+                           Communicator* comm, Score score) {
+  loader.reset();
+  ClassificationEval eval(static_cast<int64_t>(labels.size()));
+  Batch b;
+  for (int64_t i = 0; (max_batches <= 0 || i < max_batches) && loader.next(b); ++i) {
+    Tensor logits;
+    const LossSum s = score(b, &logits);
+    eval.add(s, logits, b.labels);
+  }
+  return eval.report(labels, comm);
+}
+
 }  // namespace temper

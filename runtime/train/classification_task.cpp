@@ -46,15 +46,10 @@ EvalReport ClassificationTask::evaluate(int64_t max_batches, Communicator* comm)
 EvalReport evaluate_classifier(SequenceClassifier& model, ClassificationLoader& loader, int64_t max_batches,
                                Communicator* comm) {
   TEMPER_NVTX("evaluate_classifier");
-  loader.reset();
-  ClassificationEval eval(static_cast<int64_t>(model.labels().size()));
-  ClassificationBatch b;
-  for (int64_t i = 0; (max_batches <= 0 || i < max_batches) && loader.next(b); ++i) {
-    Tensor logits;
-    const LossSum s = model.evaluate(input_of(b), b.labels, &logits);
-    eval.add(s, logits, b.labels);
-  }
-  return eval.report(model.labels(), comm);
+  return evaluate_loader<ClassificationBatch>(loader, model.labels(), max_batches, comm,
+                                              [&](const ClassificationBatch& b, Tensor* logits) {
+                                                return model.evaluate(input_of(b), b.labels, logits);
+                                              });
 }
 
 }  // namespace temper

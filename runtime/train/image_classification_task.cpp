@@ -44,15 +44,10 @@ EvalReport ImageClassificationTask::evaluate(int64_t max_batches, Communicator* 
 EvalReport evaluate_image_classifier(ImageClassifier& model, ImageLoader& loader, int64_t max_batches,
                                      Communicator* comm) {
   TEMPER_NVTX("evaluate_image_classifier");
-  loader.reset();
-  ClassificationEval eval(static_cast<int64_t>(model.labels().size()));
-  ImageLoaderBatch b;
-  for (int64_t i = 0; (max_batches <= 0 || i < max_batches) && loader.next(b); ++i) {
-    Tensor logits;
-    const LossSum s = model.evaluate(b.images, b.labels, &logits);
-    eval.add(s, logits, b.labels);
-  }
-  return eval.report(model.labels(), comm);
+  return evaluate_loader<ImageLoaderBatch>(loader, model.labels(), max_batches, comm,
+                                           [&](const ImageLoaderBatch& b, Tensor* logits) {
+                                             return model.evaluate(b.images, b.labels, logits);
+                                           });
 }
 
 }  // namespace temper
