@@ -222,11 +222,17 @@ json run_peer(const std::string& command, const json& request, const fs::path& d
   std::ifstream f(out);
   if (!f) return {{"error", "the peer wrote no " + out.string()}};
   try {
-    return json::parse(f);
+    json result = json::parse(f);
+    if (result.is_object()) return result;
+    return {{"error", "the peer's result " + out.string() + " is not a JSON object"}};
   } catch (const json::exception& e) {
     return {{"error", std::string("unreadable peer result: ") + e.what()}};
   }
 }
+
+json field(const json& j, const std::string& key) { return j.is_object() && j.contains(key) ? j[key] : json(); }
+
+std::string text_of(const json& j) { return j.is_string() ? j.get<std::string>() : "?"; }
 
 void release_device_cache(Device device) {
   synchronize(device);

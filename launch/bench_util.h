@@ -82,9 +82,14 @@ void write_json(const std::string& path, const nlohmann::json& doc, const char* 
 void write_f32(const std::filesystem::path& path, const Tensor& t);
 
 // Runs `command REQUEST.json RESULT.json` once (request written to dir first; `who` names the
-// benchmark in the progress line); the parsed result, or {"error": why}: our figures survive a failing peer.
+// benchmark in the progress line); the parsed result (a JSON object), or {"error": why}: our figures
+// survive a failing peer.
 nlohmann::json run_peer(const std::string& command, const nlohmann::json& request, const std::filesystem::path& dir,
                         const char* who);
+// Reading a peer's result defensively (it is another program's output): j[key] when j is an object
+// that has it, else null; a string's text, else "?".
+nlohmann::json field(const nlohmann::json& j, const std::string& key);
+std::string text_of(const nlohmann::json& j);
 // Hands our cached device memory back to the driver, so that the peer process can use it.
 void release_device_cache(Device device);
 

@@ -25,6 +25,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using bench::dtype_flag;
+using bench::field;
+using bench::text_of;
 using nlohmann::json;
 
 constexpr int64_t kCudaTokens = 16384;  // batch x seq of the default sweep (the FlashAttention papers')
@@ -256,17 +258,13 @@ json peer_request(const Setup& s, const json& cases) {
 
 // The peer's seconds for row r's config and direction, per backend (null where it has none).
 void attach_peer_times(std::vector<Row>& rows, const json& peer) {
-  if (!peer.contains("timing") || !peer["timing"].is_array()) return;
-  const json& timing = peer["timing"];
+  const json timing = field(peer, "timing");
+  if (!timing.is_array()) return;
   for (Row& r : rows) {
     if (size_t(r.config) >= timing.size()) continue;
-    const json& entry_of_config = timing[size_t(r.config)];
-    if (!entry_of_config.is_object()) continue;
-    const json& backends = entry_of_config.value("backends", json::object());
-    if (!backends.is_object()) continue;
+    const json backends = field(timing[size_t(r.config)], "backends");
     for (const char* b : kBackends) {
-      const json entry = backends.value(b, json::object());
-      const json t = entry.is_object() ? entry.value(r.backward ? "bwd_s" : "fwd_s", json()) : json();
+      const json t = field(field(backends, b), r.backward ? "bwd_s" : "fwd_s");
       r.peer[b] = t.is_number() && t.get<double>() > 0 ? t : json();
     }
   }
@@ -287,10 +285,10 @@ void print_table(const Setup& s, const std::vector<Row>& rows, const bench::Peak
   std::printf("matmul peak (%s, %lld^3): %.2f TFLOP/s\n", dtype_flag(peak.dtype), static_cast<long long>(peak.n),
               peak.tflops());
   if (with_peer && peer.contains("error"))
-    std::printf("peer FAILED: %s\n", peer["error"].get<std::string>().c_str());
+    std::printf("peer FAILED: %s\n", text_of(field(peer, "error")).c_str());
   else if (with_peer)
     std::printf("peer: torch %s; x BACKEND = peer time / our time (> 1: we are faster)\n",
-                peer.value("torch", std::string("?")).c_str());
+                text_of(field(peer, "torch")).c_str());
   std::printf("%5s %6s %4s %4s %4s %6s %4s %10s %8s %6s", "B", "T", "NH", "NKV", "HS", "causal", "dir", "time_ms",
               "TFLOP/s", "%peak");
   if (with_peer)
@@ -317,7 +315,7 @@ std::string err_cell(const json& e) {
 
 // Against the peer's fp64 reference when it gave one, else against the CPU f32 reference.
 void print_accuracy(const Setup& s, const std::vector<json>& cases, const json& peer) {
-  const json& acc = peer.value("accuracy", json::array());
+  const json acc = field(peer, "accuracy");
   const bool fp64 = acc.is_array() && acc.size() == cases.size() && !cases.empty();
   std::printf(
       "\naccuracy, %s on %s: rel_rms/max_abs vs %s\n", dtype_flag(s.dtype), device_name(s.device),
@@ -331,17 +329,13 @@ void print_accuracy(const Setup& s, const std::vector<json>& cases, const json& 
     const Config cfg{c["batch"].get<int64_t>(),    c["seq"].get<int64_t>(),      c["heads"].get<int64_t>(),
                      c["kv_heads"].get<int64_t>(), c["head_dim"].get<int64_t>(), c["causal"].get<bool>()};
     const std::string name = config_str(cfg);
-    const json none = json::object();
-    const json& mine = fp64 && acc[i].is_object() ? acc[i].value("ours", none) : none;
-    const json& sdpa = fp64 && acc[i].is_object() ? acc[i].value("sdpa", none) : none;
+    const json mine = fp64 ? field(acc[i], "ours") : json();
+    const json sdpa = fp64 ? field(acc[i], "sdpa") : json();
     for (const char* t : kAccTensors) {
-      const json ours = fp64 ? mine.value(t, json()) : c["ours_vs_cpu_f32"][t];
+      const json ours = fp64 ? field(mine, t) : c["ours_vs_cpu_f32"][t];
       std::printf("%-44s %-4s %17s", name.c_str(), t, err_cell(ours).c_str());
       if (fp64)
-        for (const char* b : kBackends) {
-          const json e = sdpa.value(b, json());
-          std::printf(" %17s", err_cell(e.is_object() ? e.value(t, json()) : json()).c_str());
-        }
+        for (const char* b : kBackends) std::printf(" %17s", err_cell(field(field(sdpa, b), t)).c_str());
       std::printf("\n");
     }
   }

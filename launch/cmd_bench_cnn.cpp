@@ -104,7 +104,8 @@ json peer_request(const Setup& s) {
 }
 
 double peer_step_s(const json& peer) {
-  return peer.is_object() && peer.contains("step_s") && peer["step_s"].is_number() ? peer["step_s"].get<double>() : 0;
+  const json t = bench::field(peer, "step_s");
+  return t.is_number() ? t.get<double>() : 0;
 }
 
 void print_result(const Setup& s, double macs, double step_s, const bench::Peak& peak, const json& peer) {
@@ -120,9 +121,9 @@ void print_result(const Setup& s, double macs, double step_s, const bench::Peak&
   const double p = peer_step_s(peer);
   if (p > 0)
     std::printf("torch (%s): %.1f ms per step => %.1f images/s; temper x torch %.2f\n",
-                peer.value("layout", std::string("?")).c_str(), p * 1e3, double(s.batch) / p, p / step_s);
+                bench::text_of(bench::field(peer, "layout")).c_str(), p * 1e3, double(s.batch) / p, p / step_s);
   else
-    std::printf("torch: no result (%s)\n", peer.value("error", json("?")).dump().c_str());
+    std::printf("torch: no result (%s)\n", bench::text_of(bench::field(peer, "error")).c_str());
 }
 
 int run(const BenchCnnOptions& o) {

@@ -12,8 +12,8 @@
 #include "launch/commands.h"
 #include "launch/common_options.h"
 #include "runtime/comm/communicator_factory.h"
-#include "runtime/device_memory.h"
 #include "runtime/comm/world.h"
+#include "runtime/device_memory.h"
 
 namespace temper::cli {
 namespace {

@@ -30,6 +30,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using bench::dtype_flag;
+using bench::field;
+using bench::text_of;
 using nlohmann::json;
 
 constexpr int64_t kCudaBatch = 32;
@@ -344,11 +346,6 @@ std::vector<json> run_accuracy(const Setup& s, const fs::path& dir) {
 }
 
 // ---- the peer -----------------------------------------------------------------------------------
-
-// j[key] when j is an object that has it, else null (the peer's result is read defensively).
-json field(const json& j, const std::string& key) { return j.is_object() && j.contains(key) ? j[key] : json(); }
-
-std::string text_of(const json& j) { return j.is_string() ? j.get<std::string>() : "?"; }
 
 json layer_json(const Problem& pr) {
   const LayerSpec& l = pr.spec();

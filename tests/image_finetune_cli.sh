@@ -62,7 +62,11 @@ full, resumed = losses("full"), losses("resumed")
 assert sorted(resumed) == [4, 5, 6], resumed
 for s in (4, 5, 6):
     assert full[s] == resumed[s], (s, full[s], resumed[s])
+train = [r for r in records("full") if r.get("type") == "train"]
+assert all(r["images_per_s"] > 0 and "tokens_per_s" not in r for r in train), train[0]
+assert train[-1]["images_seen"] == 6 * train[0]["images_seen"], (train[0], train[-1])
 summary = json.load(open(f"{d}/full.out"))
+assert summary["images_seen"] == train[-1]["images_seen"], summary
 assert summary["world_size"] == (2 if mode == "mpi" else 1), summary
 conf = summary["test_confusion"]
 assert len(conf) == 3 and sum(map(sum, conf)) == 24, conf

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `temper bench attention` on the CPU: a tiny sweep, then grouped heads with --accuracy; the JSON
 # written by --json has the expected fields, finite numbers and the FlashAttention FLOP counts; a bad
-# flag combination fails with one clear line. No peer (torch is never needed here).
+# flag combination fails with one clear line; peers whose results have the wrong shape (stubs: torch is
+# never needed here) leave our table intact.
 # Usage: test_bench_attention.sh TEMPER_BIN
 set -euo pipefail
 BIN=$1
@@ -47,6 +48,20 @@ for case in a["accuracy"]:
         assert finite(e["max_abs"], t) == 0 and finite(e["rel_rms"], t) == 0, (t, e)
 print("bench attention JSON: ok")
 PY
+# Another program's output is read defensively: fields of the wrong type are shown as missing, and a
+# result that is not a JSON object is a failed peer.
+cat >"$TMP/odd_peer.py" <<'PY'
+import json, sys
+json.dump({"torch": 3, "timing": [7, {"backends": []}, {"backends": {"math": 5}}],
+           "accuracy": [1, {"ours": [], "sdpa": {"math": 2}}, None, {"ours": {"out": "x"}}]}, open(sys.argv[2], "w"))
+PY
+echo 'import sys; open(sys.argv[2], "w").write("[1, 2]")' >"$TMP/list_peer.py"
+for peer in "python3 $TMP/odd_peer.py" "python3 $TMP/list_peer.py"; do
+  "$BIN" bench attention $ARGS --kv-heads 1 --causal off --direction fwd --accuracy --peer "$peer" >"$TMP/odd" \
+    2>"$TMP/odd.err" || { echo "peer '$peer' broke the benchmark:"; cat "$TMP/odd.err"; exit 1; }
+  grep -q "TFLOP/s" "$TMP/odd" && grep -q "accuracy" "$TMP/odd" || { echo "no tables:"; cat "$TMP/odd"; exit 1; }
+done
+grep -q "peer FAILED: .*not a JSON object" "$TMP/odd" || { echo "a list result went unreported:"; cat "$TMP/odd"; exit 1; }
 if "$BIN" bench attention --device cpu --heads 4 --kv-heads 3 >"$TMP/out3" 2>"$TMP/err3"; then
   echo "--heads 4 --kv-heads 3 did not fail"; exit 1
 fi

@@ -245,6 +245,23 @@ TEST_F(BadImageFolder, HugeDimensionsAreRefusedBeforeAllocating) {
   EXPECT_NE(decode_error(dir_ / "huge.jpg").find("refused"), std::string::npos) << decode_error(dir_ / "huge.jpg");
 }
 
+// A progressive JPEG whose last scan repeats: a few repeats decode (libjpeg only warns), hundreds are
+// refused instead of costing a pass over the coefficients each.
+TEST_F(BadImageFolder, ProgressiveJpegWithTooManyScansIsRefused) {
+  const std::string jpg = file_bytes(kRoot + "/train/cat/progressive.jpg");
+  const size_t last_scan = jpg.rfind("\xff\xda"), eoi = jpg.size() - 2;
+  ASSERT_EQ(jpg.substr(eoi), "\xff\xd9");
+  auto repeat_last_scan = [&](int times) {
+    std::string out = jpg.substr(0, eoi);
+    for (int i = 0; i < times; ++i) out += jpg.substr(last_scan, eoi - last_scan);
+    return out + jpg.substr(eoi);
+  };
+  write(dir_ / "few.jpg", repeat_last_scan(3));
+  write(dir_ / "many.jpg", repeat_last_scan(600));
+  EXPECT_EQ(decode_error(dir_ / "few.jpg"), "");
+  EXPECT_NE(decode_error(dir_ / "many.jpg").find("scans"), std::string::npos) << decode_error(dir_ / "many.jpg");
+}
+
 TEST_F(BadImageFolder, FolderProblemsNameThePath) {
   write(dir_ / "a" / "photo.webp", "RIFF");
   try {

@@ -3,6 +3,8 @@
 // function that called into it; those functions hold only plain data, and the C++ caller checks sizes
 // and turns a failure into an InputError. A file that ends early is an error (libjpeg would only warn
 // and fill the rest with grey); other warnings (stray bytes between markers) are let pass, as PIL does.
+// A progressive file may carry any number of scans, each one a pass over the whole coefficient buffer:
+// more than kMaxJpegScans (libjpeg-turbo's advice for untrusted input) is refused, not decoded for minutes.
 #include <csetjmp>
 #include <cstdio>
 
@@ -16,11 +18,14 @@
 namespace temper::detail {
 namespace {
 
+constexpr int kMaxJpegScans = 500;  // real progressive encoders write about 10
+
 // Everything libjpeg touches; `mgr` first so a jpeg_error_mgr* is a JpegState*.
 struct JpegState {
   jpeg_error_mgr mgr;
   jmp_buf jump;
   jpeg_decompress_struct cinfo;
+  jpeg_progress_mgr progress;
   bool created = false;
   bool truncated = false;
   char message[JMSG_LENGTH_MAX] = "";
@@ -39,6 +44,16 @@ void on_jpeg_error(j_common_ptr cinfo) {
   longjmp(st->jump, 1);
 }
 
+// Called by libjpeg as it takes in input: stops a file with too many scans.
+void on_jpeg_progress(j_common_ptr cinfo) {
+  const int scans = reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number;
+  if (scans <= kMaxJpegScans) return;
+  auto* st = reinterpret_cast<JpegState*>(cinfo->err);
+  std::snprintf(st->message, sizeof st->message, "more than %d scans: refused (a valid image has about 10)",
+                kMaxJpegScans);
+  longjmp(st->jump, 1);
+}
+
 void on_jpeg_message(j_common_ptr cinfo, int level) {
   auto* st = reinterpret_cast<JpegState*>(cinfo->err);
   if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) st->truncated = true;
@@ -49,6 +64,9 @@ bool jpeg_read_header_rgb(JpegState& st, const uint8_t* data, size_t size) {
   if (setjmp(st.jump)) return false;
   jpeg_create_decompress(&st.cinfo);
   st.created = true;
+  st.progress = jpeg_progress_mgr{};
+  st.progress.progress_monitor = on_jpeg_progress;
+  st.cinfo.progress = &st.progress;
   jpeg_mem_src(&st.cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
   jpeg_read_header(&st.cinfo, TRUE);
   st.cinfo.out_color_space = JCS_RGB;

@@ -1,6 +1,6 @@
 // Image classification as a TrainTask: batches from ImageLoader, cross-entropy over the classes,
 // validation loss, accuracy, macro-F1, per-class precision / recall and the confusion matrix
-// (reduced over ranks). "tokens" in the trainer's throughput are images here.
+// (reduced over ranks). What tokens() counts for the throughput are images here.
 #pragma once
 #include <optional>
 #include <vector>
@@ -21,6 +21,7 @@ class ImageClassificationTask : public TrainTask {
   LossSum forward_backward(size_t slot, float dloss) override;
   int64_t tokens(size_t slot) const override { return micro_.at(slot).labels.numel(); }
   std::string row_description() const override;
+  std::string counted_items() const override { return "images"; }
   std::string throughput_unit() const override { return "img"; }
   nlohmann::json loader_state() const override { return loader_state_to_json(train_.state()); }
   void restore_loader(const nlohmann::json& state, const std::string& origin) override;

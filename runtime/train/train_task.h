@@ -34,9 +34,11 @@ class TrainTask {
   // Forward + backward on `slot`'s batch, gradients of dloss * sum(losses) accumulated.
   virtual LossSum forward_backward(size_t slot, float dloss) = 0;
   virtual int64_t tokens(size_t slot) const = 0;  // input tokens (images) of `slot`'s batch (throughput)
-  // For messages: one row of a micro-batch ("sequences of 128 tokens", "images of 64x64") and the unit
-  // tokens() counts in a rate ("tok", "img").
+  // For messages: one row of a micro-batch ("sequences of 128 tokens", "images of 64x64"), what tokens()
+  // counts ("tokens", "images": the metrics file's <items>_per_s, <items>_seen) and its short unit in a
+  // rate ("tok", "img").
   virtual std::string row_description() const = 0;
+  virtual std::string counted_items() const { return "tokens"; }
   virtual std::string throughput_unit() const { return "tok"; }
 
   // The training data position (checkpoints) and its restore (InputError naming `origin`).

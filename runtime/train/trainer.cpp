@@ -176,11 +176,12 @@ void Trainer::save(int64_t step) {
 
 void Trainer::log_train_step(int64_t step, const StepStats& st, Progress& progress) {
   const double tps = static_cast<double>(st.tokens) / std::max(st.seconds, 1e-9);
+  const std::string items = task_->counted_items();
   if (metrics_)
     metrics_->write({{"type", "train"}, {"step", step + 1}, {"loss", st.loss}, {"lr", cfg_.schedule.lr(step)},
-                     {"grad_norm", st.grad_norm}, {"tokens_per_s", tps}, {"step_s", st.seconds},
+                     {"grad_norm", st.grad_norm}, {items + "_per_s", tps}, {"step_s", st.seconds},
                      {"compute_s", st.seconds - st.comm_wait_seconds}, {"comm_wait_s", st.comm_wait_seconds},
-                     {"tokens_seen", tokens_seen_}});
+                     {items + "_seen", tokens_seen_}});
   progress.update(step + 1, st.loss, tps, cfg_.schedule.lr(step), st.seconds, st.comm_wait_seconds);
 }
 
@@ -218,7 +219,7 @@ nlohmann::json Trainer::run() {
       progress.finish();
       log_info("stop signal received: checkpointing step {} and stopping", step + 1);
       if (!saved) save(step + 1);  // a second save of the step would replace the one `latest` names
-      return {{"type", "summary"}, {"interrupted", true}, {"steps", step + 1}, {"tokens_seen", tokens_seen_},
+      return {{"type", "summary"}, {"interrupted", true}, {"steps", step + 1}, {task_->counted_items() + "_seen", tokens_seen_},
               {"final_train_loss", last.loss}, {"world_size", comm_.world_size()},
               {"resume", (std::filesystem::path(cfg_.output_dir) / "checkpoints").string() + " (--resume latest)"}};
     }
@@ -227,7 +228,8 @@ nlohmann::json Trainer::run() {
   const std::optional<EvalReport> after = run_eval(total_steps_, "end");
   gather_master_weights(model_, opt_, comm_);
   if (comm_.rank() == 0) model_.save_pretrained(cfg_.output_dir);
-  nlohmann::json summary = {{"type", "summary"}, {"steps", total_steps_}, {"tokens_seen", tokens_seen_},
+  nlohmann::json summary = {{"type", "summary"}, {"steps", total_steps_},
+                            {task_->counted_items() + "_seen", tokens_seen_},
                             {"final_train_loss", last.loss}, {"world_size", comm_.world_size()},
                             {"peak_memory_mib", static_cast<double>(peak_memory_bytes(cfg_.device)) / (1 << 20)},
                             {"recompute", cfg_.recompute}};
