@@ -21,14 +21,14 @@ struct ImageData {
 
 // Image folders are cut to the input size as they are read; a validation or test folder takes the
 // training folder's class list, so the ids agree.
-ImageData open_data(const FinetuneFlags& f, int64_t image_size) {
+ImageData open_data(const FinetuneFlags& f, int64_t image_size, int64_t resize) {
   const TrainConfig& t = f.cfg;
   const ImageFlags& im = f.images;
   TEMPER_INPUT_CHECK(im.resize == 0 || is_image_folder(t.train_file), "--resize", std::to_string(im.resize),
                      "applies to folders of image files; {} is not one (--image-size resizes it)", t.train_file);
   ImageSourceConfig source = im.source;
   source.folder.size = image_size;
-  source.folder.resize = im.resize;
+  source.folder.resize = resize;
   ImageData d;
   d.train = open_image_dataset(t.train_file, im.train_labels, source, "--train-labels");
   source.folder.classes = d.train->class_names();
@@ -76,6 +76,11 @@ std::vector<double> label_counts(ImageDataset& data, int32_t n) {
 
 int64_t input_size(const ImageFlags& im, const VisionConfig& cfg) { return im.image_size > 0 ? im.image_size : cfg.image_size; }
 
+// Image files' shorter side before the centre crop: --resize, else the checkpoint's (default_resize).
+int64_t resize_size(const ImageFlags& im, const VisionConfig& cfg) {
+  return im.resize > 0 ? im.resize : default_resize(cfg, input_size(im, cfg));
+}
+
 ImageTransformOptions transforms(const ImageFlags& im, const VisionConfig& cfg) {
   ImageTransformOptions o;
   o.out_h = o.out_w = input_size(im, cfg);
@@ -103,7 +108,8 @@ int run_image_finetune(FinetuneFlags& f) {
   log_info("device {} ({} compute), {} rank(s), {} communicator; image classification", device_name(t.device),
            dtype_name(t.compute_dtype), comm->world_size(), comm->backend());
   const VisionConfig checkpoint_cfg = read_vision_config(t.model_dir);
-  ImageData data = open_data(f, input_size(im, checkpoint_cfg));
+  const int64_t size = input_size(im, checkpoint_cfg), resize = resize_size(im, checkpoint_cfg);
+  ImageData data = open_data(f, size, resize);
   const int32_t classes = class_count(data);
   CnnLoadOptions o;
   o.labels = class_names(im.label_names, classes, *data.train, checkpoint_cfg);
@@ -114,6 +120,7 @@ int run_image_finetune(FinetuneFlags& f) {
   auto model = f.init == "random" ? random_cnn_classifier(t.model_dir, t.device, t.compute_dtype, o)
                                   : load_cnn_classifier(t.model_dir, t.device, t.compute_dtype, o);
   if (f.init == "random") log_info("weights: random initialisation (the from-scratch baseline)");
+  model->set_input_size(size, resize);
   if (!f.class_weights.empty())
     model->set_class_weights(parse_class_weights(f.class_weights, model->labels(), label_counts(*data.train, classes)));
   const ImageTransformOptions tf = transforms(im, model->config());

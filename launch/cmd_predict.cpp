@@ -1,53 +1,28 @@
 // `temper predict`: classify lines of text with a fine-tuned sequence classifier (a BERT directory in
 // BertForSequenceClassification layout with its tokenizer). Reads a file or stdin, one text per line
 // (empty lines skipped), and prints "label<TAB>probability<TAB>text" per line, in input order.
+// A CNN model directory classifies image files instead (cmd_predict_images.cpp).
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "launch/commands.h"
 #include "launch/common_options.h"
-#include "launch/finetune_flags.h"
+#include "launch/finetune_flags.h"  // is_bert_model_dir
+#include "launch/predict_flags.h"
 #include "models/bert/bert_checkpoint.h"
+#include "models/vision/cnn_checkpoint.h"
 #include "runtime/data/classification_loader.h"
 #include "runtime/data/wordpiece_tokenizer.h"
 
 namespace temper::cli {
 namespace {
 
-struct PredictFlags {
-  std::string model, input = "-";
-  int64_t batch = 32, max_len = 128;
-  DeviceOptions dev;
-};
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream file;
-  if (path != "-") {
-    file.open(path);
-    TEMPER_INPUT_CHECK(file.good(), path, "file", "cannot open for reading");
-  }
-  std::istream& in = path == "-" ? std::cin : file;
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-// Softmax of one row of logits: (argmax, its probability).
-std::pair<int, double> best(const float* row, int64_t n) {
-  int arg = 0;
-  for (int j = 1; j < n; ++j)
-    if (row[j] > row[arg]) arg = j;
-  double sum = 0;
-  for (int j = 0; j < n; ++j) sum += std::exp(double(row[j]) - row[arg]);
-  return {arg, 1.0 / sum};
-}
-
 int run(const PredictFlags& f) {
-  TEMPER_INPUT_CHECK(is_bert_model_dir(f.model), f.model, "config.json", "not a BERT classifier directory");
+  if (is_vision_model_dir(f.model)) return run_image_predict(f);
+  TEMPER_INPUT_CHECK(is_bert_model_dir(f.model), f.model, "config.json",
+                     "neither a BERT classifier nor a CNN image classifier directory");
   const Device device = resolve_device(f.dev);
   auto model = load_bert_classifier(f.model, device, resolve_precision(f.dev, device));
   const WordPieceTokenizer tok = WordPieceTokenizer::from_tokenizer_json(f.model + "/tokenizer.json");
@@ -65,7 +40,7 @@ int run(const PredictFlags& f) {
     const Tensor logits = model->forward({b.tokens, b.token_types, b.lengths}).to_host_f32();
     const int64_t n = logits.dim(1);
     for (int64_t i = 0; i < logits.dim(0); ++i, ++next_line) {
-      const auto [label, p] = best(logits.data<float>() + i * n, n);
+      const auto [label, p] = top_class(logits.data<float>() + i * n, n);
       std::printf("%s\t%.4f\t%s\n", model->labels()[static_cast<size_t>(label)].c_str(), p, lines[next_line].c_str());
     }
   }
@@ -74,13 +49,46 @@ int run(const PredictFlags& f) {
 
 }  // namespace
 
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream file;
+  if (path != "-") {
+    std::error_code ec;
+    TEMPER_INPUT_CHECK(!std::filesystem::is_directory(path, ec), path, "file", "a directory, not a file of lines");
+    file.open(path);
+    TEMPER_INPUT_CHECK(file.good(), path, "file", "cannot open for reading");
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+std::pair<int, double> top_class(const float* row, int64_t n) {
+  int arg = 0;
+  for (int j = 1; j < n; ++j)
+    if (row[j] > row[arg]) arg = j;
+  double sum = 0;
+  for (int j = 0; j < n; ++j) sum += std::exp(double(row[j]) - row[arg]);
+  return {arg, 1.0 / sum};
+}
+
 Runner add_predict(CLI::App& app) {
   auto f = std::make_shared<PredictFlags>();
-  CLI::App* c = app.add_subcommand("predict", "classify lines of text with a fine-tuned classifier");
+  CLI::App* c = app.add_subcommand("predict", "classify lines of text or image files with a fine-tuned classifier");
   c->add_option("--model", f->model, "fine-tuned classifier directory (temper finetune output)")->required();
-  c->add_option("--input", f->input, "text file, one example per line ('-' = stdin)")->capture_default_str();
-  c->add_option("--batch", f->batch, "lines per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
-  c->add_option("--max-len", f->max_len, "tokens per line, [CLS]/[SEP] included")->check(CLI::Range(int64_t(3), int64_t(1) << 16))->capture_default_str();
+  c->add_option("--input", f->input,
+                "text: a file, one example per line; images: a PNG/JPEG file, a folder of them (searched "
+                "recursively) or a file listing image paths, one per line ('-' = stdin)")
+      ->capture_default_str();
+  c->add_option("--batch", f->batch, "lines or images per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
+  c->add_option("--max-len", f->max_len, "text: tokens per line, [CLS]/[SEP] included")->check(CLI::Range(int64_t(3), int64_t(1) << 16))->capture_default_str();
+  c->add_option("--image-size", f->image_size, "images: the square input side (0: the model's image_size)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 14))->capture_default_str();
+  c->add_option("--resize", f->resize, "images: the shorter side before the centre crop (0: the model's resize_size)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 14))->capture_default_str();
   add_device_options(*c, f->dev);
   return [f] { return run(*f); };
 }

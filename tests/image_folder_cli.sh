@@ -2,7 +2,10 @@
 # `temper finetune` on folders of PNG/JPEG files per class (tests/fixtures/image_folder): the class
 # names come from the folder names, a validation folder lacking a class keeps the training ids, the
 # files are cut with --resize / --image-size, --class-weights auto counts the folder's labels, and the
-# written config.json carries the names. Bad input: a labels file given with a folder.
+# written config.json carries the names and the input sizes. `temper predict` on the result (a folder,
+# one file, a list on stdin) agrees with the fine-tune's own test confusion matrix and, where torch is
+# installed, with torchvision's ResNet-18 on PIL-preprocessed images. Bad input: a labels file given with
+# a folder, --resize without one, unreadable or unsupported images given to predict.
 # Usage: image_folder_cli.sh TEMPER_BIN SOURCE_DIR (exit 77 = skipped: a build without the decoders)
 set -euo pipefail
 BIN=$1
@@ -28,6 +31,7 @@ conf = summary["test_confusion"]
 assert [sum(row) for row in conf] == [0, 1, 1], conf  # valid/ holds one bee and one cat, no ant
 cfg = json.load(open(f"{d}/out/config.json"))
 assert cfg["label_names"] == ["ant", "bee", "cat"] and cfg["num_classes"] == 3, cfg
+assert cfg["image_size"] == 24 and cfg["resize_size"] == 28, cfg
 losses = [json.loads(l)["loss"] for l in open(f"{d}/out/metrics.jsonl") if json.loads(l).get("type") == "train"]
 assert len(losses) == 3 and all(math.isfinite(x) for x in losses), losses
 print(f"image folders: classes {cfg['label_names']}, losses {losses}")
@@ -43,4 +47,63 @@ if "$BIN" finetune --model "$TMP/model" --train "$DATA/grey16.png" --train-label
   echo "--resize without an image folder was accepted"; exit 1
 fi
 grep -q -- "--resize" "$TMP/bad2.err" || { cat "$TMP/bad2.err"; exit 1; }
+
+# predict: the valid folder, one file, and the same two paths as a list on stdin.
+"$BIN" predict --model "$TMP/out" --input "$DATA/valid" --batch 1 >"$TMP/pred_dir.tsv" 2>"$TMP/pred.err" ||
+  { cat "$TMP/pred.err"; exit 1; }
+"$BIN" predict --model "$TMP/out" --input "$DATA/valid/cat/v2.jpg" >"$TMP/pred_one.tsv" 2>>"$TMP/pred.err" ||
+  { cat "$TMP/pred.err"; exit 1; }
+printf '%s\n\n%s\n' "$DATA/valid/bee/v1.png" "$DATA/valid/cat/v2.jpg" |
+  "$BIN" predict --model "$TMP/out" >"$TMP/pred_stdin.tsv" 2>>"$TMP/pred.err" || { cat "$TMP/pred.err"; exit 1; }
+cmp "$TMP/pred_dir.tsv" "$TMP/pred_stdin.tsv" || { echo "folder and list predictions differ"; exit 1; }
+[ "$(cat "$TMP/pred_one.tsv")" = "$(tail -1 "$TMP/pred_dir.tsv")" ] || { echo "one file predicted otherwise"; exit 1; }
+python3 - "$TMP" "$DATA" <<'PY'
+import json, math, struct, sys
+d, data = sys.argv[1:3]
+rows = [l.rstrip("\n").split("\t") for l in open(f"{d}/pred_dir.tsv")]
+assert [r[2] for r in rows] == [f"{data}/valid/bee/v1.png", f"{data}/valid/cat/v2.jpg"], rows
+names = ["ant", "bee", "cat"]
+conf = json.load(open(f"{d}/out.json"))["test_confusion"]  # the same two images, scored by finetune
+for (label, prob, path), true in zip(rows, ("bee", "cat")):
+    assert conf[names.index(true)][names.index(label)] == 1, (rows, conf)
+    assert 1 / 3 <= float(prob) <= 1, rows
+try:
+    import numpy as np, torch, torchvision
+    from PIL import Image
+except ImportError:
+    print("predict agrees with the fine-tune's confusion matrix (no torch here: torchvision not compared)")
+    sys.exit(0)
+raw = open(f"{d}/out/model.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+state = {k: torch.from_numpy(np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
+                                           dtype=np.float32).reshape(v["shape"]).copy())
+         for k, v in json.loads(raw[8:8 + n]).items() if k != "__metadata__"}
+net = torchvision.models.resnet18(num_classes=3)
+net.load_state_dict(state)
+net.eval()
+cfg = json.load(open(f"{d}/out/config.json"))
+T = torchvision.transforms
+prep = T.Compose([T.Resize(cfg["resize_size"]), T.CenterCrop(cfg["image_size"]), T.ToTensor(),
+                  T.Normalize(cfg["mean"], cfg["std"])])
+with torch.no_grad():
+    x = torch.stack([prep(Image.open(r[2]).convert("RGB")) for r in rows])
+    probs = torch.softmax(net(x).double(), dim=1)
+for (label, prob, path), p in zip(rows, probs):
+    assert abs(p[names.index(label)].item() - p.max().item()) < 1e-4, (path, label, p)
+    assert abs(float(prob) - p.max().item()) < 1e-4, (path, prob, p)
+print(f"predict agrees with the fine-tune's confusion matrix and with torchvision {torchvision.__version__}: {rows}")
+PY
+# predict's bad input: a missing file, a corrupt image in a list, a folder holding a .webp.
+printf 'not an image\n' >"$TMP/bad.png"
+mkdir -p "$TMP/webp" && printf 'RIFF' >"$TMP/webp/a.webp"
+for input in "$TMP/missing.png" "$TMP/webp"; do
+  if "$BIN" predict --model "$TMP/out" --input "$input" >/dev/null 2>"$TMP/bad3.err"; then
+    echo "predict accepted $input"; exit 1
+  fi
+  [ "$(wc -l <"$TMP/bad3.err")" -eq 1 ] && grep -q "$input" "$TMP/bad3.err" || { cat "$TMP/bad3.err"; exit 1; }
+done
+if echo "$TMP/bad.png" | "$BIN" predict --model "$TMP/out" >/dev/null 2>"$TMP/bad4.err"; then
+  echo "predict accepted a corrupt image"; exit 1
+fi
+grep -q "bad.png.*neither PNG nor JPEG" "$TMP/bad4.err" || { cat "$TMP/bad4.err"; exit 1; }
 echo "image folder cli: ok"

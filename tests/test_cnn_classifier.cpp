@@ -57,6 +57,26 @@ TEST(CnnClassifier, SaveLoadRoundTripInTorchLayout) {
   fs::remove_all(dir);
 }
 
+// resize_size (image files: the shorter side before the centre crop) defaults to image_size, is kept
+// through save -> load, and default_resize gives it only for an input of the config's own size.
+TEST(CnnClassifier, InputSizesRoundTrip) {
+  const VisionConfig plain = vision_config_from_json({{"architecture", "resnet18"}, {"num_classes", 2}}, "c.json");
+  EXPECT_EQ(plain.image_size, 224);
+  EXPECT_EQ(plain.resize_size, 224);
+  CnnClassifier a(resnet18_config(2), Device::Cpu, DType::F32);
+  a.init_random(3);
+  a.set_input_size(64, 72);
+  const std::string dir = temp_dir("sizes");
+  a.save_pretrained(dir);
+  const VisionConfig c = read_vision_config(dir);
+  EXPECT_EQ(c.image_size, 64);
+  EXPECT_EQ(c.resize_size, 72);
+  EXPECT_EQ(default_resize(c, 64), 72);
+  EXPECT_EQ(default_resize(c, 32), 32);
+  EXPECT_EQ(default_resize(c, 96), 96);
+  fs::remove_all(dir);
+}
+
 TEST(CnnClassifier, OtherClassesGetAFreshClassifier) {
   CnnClassifier a(resnet18_config(10), Device::Cpu, DType::F32);
   a.init_random(3);
@@ -151,6 +171,14 @@ TEST(CnnClassifier, BadCheckpointsAreInputErrors) {
   EXPECT_THROW(load_cnn_classifier(dir, Device::Cpu, DType::F32, {}), InputError);
   write_json_file_atomic(dir + "/config.json", {{"architecture", "resnet18"}, {"num_classes", 2}, {"std", {1, 0, 1}}});
   EXPECT_THROW(load_cnn_classifier(dir, Device::Cpu, DType::F32, {}), InputError);
+  write_json_file_atomic(dir + "/config.json",
+                         {{"architecture", "resnet18"}, {"num_classes", 2}, {"image_size", 64}, {"resize_size", 32}});
+  try {
+    read_vision_config(dir);
+    FAIL() << "resize_size below image_size accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "resize_size") << e.what();
+  }
   fs::remove_all(dir);
 }
 

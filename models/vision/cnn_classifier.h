@@ -31,6 +31,11 @@ class CnnClassifier : public ImageClassifier, private CnnAssembler {
   CnnClassifier(const VisionConfig& cfg, Device device, DType compute_dtype, int64_t pad_to = 1,
                 const std::string& freeze = "");
   const VisionConfig& config() const { return cfg_; }
+  // The input the model is trained on, recorded in the config.json it writes (for predict and eval).
+  void set_input_size(int64_t image_size, int64_t resize_size) {
+    cfg_.image_size = image_size;
+    cfg_.resize_size = resize_size;
+  }
   ParameterStore& params() override { return trained_; }
   const ParameterStore& params() const override { return trained_; }
   Tensor buffers() const override { return buffers_.compute_flat(); }

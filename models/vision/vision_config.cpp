@@ -1,6 +1,7 @@
 // Vision config parsing and writing.
 #include "models/vision/vision_config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "models/io/json_file.h"
@@ -65,6 +66,10 @@ std::vector<std::string> numbered_labels(int64_t n) {
   return labels;
 }
 
+int64_t default_resize(const VisionConfig& c, int64_t size) {
+  return size == c.image_size ? std::max(c.resize_size, size) : size;
+}
+
 VisionConfig default_vision_config(const std::string& architecture) {
   VisionConfig c;
   c.architecture = architecture;
@@ -84,6 +89,9 @@ VisionConfig vision_config_from_json(const nlohmann::json& j, const std::string&
   VisionConfig c = default_vision_config(arch);
   c.labels = parse_labels(j, path);
   c.image_size = config_positive_int(j, path, "image_size", c.image_size, false);
+  c.resize_size = config_positive_int(j, path, "resize_size", c.image_size, false);
+  TEMPER_INPUT_CHECK(c.resize_size >= c.image_size, path, "resize_size", "{} is smaller than image_size {}",
+                     c.resize_size, c.image_size);
   c.mean = three_floats(j, path, "mean", c.mean, false);
   c.std = three_floats(j, path, "std", c.std, true);
   c.bn.eps = finite_number(j, path, "batch_norm_eps", c.bn.eps, true);
@@ -96,7 +104,8 @@ VisionConfig vision_config_from_json(const nlohmann::json& j, const std::string&
 
 nlohmann::json vision_config_to_json(const VisionConfig& c) {
   return {{"architecture", c.architecture}, {"num_classes", c.num_classes()}, {"label_names", c.labels},
-          {"image_size", c.image_size},     {"mean", c.mean},                 {"std", c.std},
+          {"image_size", c.image_size},     {"resize_size", std::max(c.resize_size, c.image_size)},
+          {"mean", c.mean},                 {"std", c.std},
           {"batch_norm_eps", c.bn.eps},     {"batch_norm_momentum", c.bn.momentum}, {"dropout", c.dropout}};
 }
 

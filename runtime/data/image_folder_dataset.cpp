@@ -88,6 +88,35 @@ bool is_image_folder(const std::string& path) {
   return fs::is_directory(path, ec);
 }
 
+std::vector<std::string> list_image_files(const std::string& dir) {
+  try {
+    std::vector<std::string> files;
+    for (const auto& [d, name] : walk_images(dir)) files.push_back((fs::path(d) / name).string());
+    return files;
+  } catch (const fs::filesystem_error& e) {
+    throw InputError(e.path1().empty() ? dir : e.path1().string(), "path", e.code().message());
+  }
+}
+
+Tensor read_image_files(const std::vector<std::string>& files, int64_t resize, int64_t size) {
+  const int64_t n = static_cast<int64_t>(files.size()), bytes = size * size * 3;
+  Tensor out = Tensor::empty({n, size, size, 3}, DType::U8);
+  std::vector<std::exception_ptr> errors(files.size());
+  uint8_t* px = out.data<uint8_t>();
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      const RgbImage img = resize_shorter_center_crop(decode_image_file(files[size_t(i)]), resize, size);
+      std::memcpy(px + i * bytes, img.pixels.data(), static_cast<size_t>(bytes));
+    } catch (...) {
+      errors[static_cast<size_t>(i)] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+  return out;
+}
+
 ImageFolderDataset::ImageFolderDataset(const std::string& root, const ImageFolderOptions& options)
     : size_(options.size), resize_(options.resize > 0 ? options.resize : options.size) {
   try {
@@ -113,32 +142,20 @@ void ImageFolderDataset::scan(const std::string& root, const std::vector<std::st
 }
 
 void ImageFolderDataset::add_class_files(const std::string& dir, int32_t label) {
-  const auto images = walk_images(dir);
+  const std::vector<std::string> images = list_image_files(dir);
   TEMPER_INPUT_CHECK(!images.empty(), dir, "images", "no .png/.jpg/.jpeg files in this class folder");
-  for (const auto& [d, name] : images) {
-    files_.push_back((fs::path(d) / name).string());
-    labels_.push_back(label);
-  }
+  files_.insert(files_.end(), images.begin(), images.end());
+  labels_.insert(labels_.end(), images.size(), label);
 }
 
 ImageBatch ImageFolderDataset::read(const std::vector<int64_t>& indices) {
-  const int64_t n = static_cast<int64_t>(indices.size()), bytes = size_ * size_ * 3;
-  for (int64_t k : indices) TEMPER_CHECK(k >= 0 && k < size(), "index {} outside [0, {})", k, size());
-  ImageBatch out{Tensor::empty({n, size_, size_, 3}, DType::U8), Tensor::empty({n}, DType::I32)};
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(n));
-  uint8_t* px = out.images.data<uint8_t>();
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t i = 0; i < n; ++i) {
-    try {
-      const RgbImage img = resize_shorter_center_crop(decode_image_file(file(indices[i])), resize_, size_);
-      std::memcpy(px + i * bytes, img.pixels.data(), static_cast<size_t>(bytes));
-    } catch (...) {
-      errors[static_cast<size_t>(i)] = std::current_exception();
-    }
+  std::vector<std::string> files;
+  for (int64_t k : indices) {
+    TEMPER_CHECK(k >= 0 && k < size(), "index {} outside [0, {})", k, size());
+    files.push_back(file(k));
   }
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
-  for (int64_t i = 0; i < n; ++i) out.labels.data<int32_t>()[i] = labels_[static_cast<size_t>(indices[i])];
+  ImageBatch out{read_image_files(files, resize_, size_), Tensor::empty({int64_t(indices.size())}, DType::I32)};
+  for (size_t i = 0; i < indices.size(); ++i) out.labels.data<int32_t>()[i] = labels_[static_cast<size_t>(indices[i])];
   return out;
 }
 

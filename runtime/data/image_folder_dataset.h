@@ -52,4 +52,12 @@ class ImageFolderDataset : public ImageDataset {
 // Whether `path` names a directory (an image folder rather than an IDX or HDF5 file).
 bool is_image_folder(const std::string& path);
 
+// Every PNG/JPEG file under `dir`, listed as one class folder is above (recursive, by directory then
+// name). InputError naming the path for another image format or a file system error.
+std::vector<std::string> list_image_files(const std::string& dir);
+
+// `files` decoded (OpenMP threads, one file each), turned RGB and cut with transforms.Resize(resize) +
+// transforms.CenterCrop(size) as above: u8 [N, size, size, 3]. InputError naming the first bad file.
+Tensor read_image_files(const std::vector<std::string>& files, int64_t resize, int64_t size);
+
 }  // namespace temper
