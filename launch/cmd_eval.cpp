@@ -1,9 +1,12 @@
-// `temper eval`: validation loss and perplexity of a model on a text/JSONL file.
+// `temper eval`: validation loss and perplexity of a model on a text/JSONL file; a CNN model directory
+// is scored on a labelled image set instead (cmd_eval_images.cpp).
 #include <filesystem>
 
 #include "launch/commands.h"
 #include "launch/common_options.h"
+#include "launch/eval_flags.h"
 #include "models/model_loader.h"
+#include "models/vision/cnn_checkpoint.h"
 #include "runtime/data/packed_dataset.h"
 #include "runtime/data/tokenizer_loader.h"
 #include "runtime/train/evaluator.h"
@@ -11,13 +14,8 @@
 namespace temper::cli {
 namespace {
 
-struct EvalFlags {
-  std::string model, data, cache_dir;
-  int64_t seq_len = 128, batch = 4, max_batches = 0;
-  DeviceOptions dev;
-};
-
 int run(const EvalFlags& f) {
+  if (is_vision_model_dir(f.model)) return run_image_eval(f);
   const Device device = resolve_device(f.dev);
   auto tokenizer = load_tokenizer(f.model);
   auto model = load_causal_lm(f.model, device, resolve_precision(f.dev, device));
@@ -41,11 +39,20 @@ int run(const EvalFlags& f) {
 
 Runner add_eval(CLI::App& app) {
   auto f = std::make_shared<EvalFlags>();
-  CLI::App* c = app.add_subcommand("eval", "loss and perplexity of a model on a data file");
-  c->add_option("--model", f->model, "model directory (HF layout)")->required();
-  c->add_option("--data", f->data, "text file or JSONL")->required();
-  c->add_option("--seq-len", f->seq_len, "tokens per sequence")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
-  c->add_option("--batch", f->batch, "sequences per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
+  CLI::App* c = app.add_subcommand("eval", "loss and perplexity of a model on a data file (an image classifier: "
+                                           "loss, accuracy, macro-F1 and confusion matrix on labelled images)");
+  c->add_option("--model", f->model, "model directory (HF layout, or a CNN directory)")->required();
+  c->add_option("--data", f->data, "text file or JSONL; images: a folder of class folders, an HDF5 file or IDX images")
+      ->required();
+  c->add_option("--labels", f->labels, "images: the IDX labels file (or the HDF5 file holding the labels)");
+  c->add_option("--images-key", f->source.images_key, "images: HDF5 dataset of the images")->capture_default_str();
+  c->add_option("--labels-key", f->source.labels_key, "images: HDF5 dataset of the labels")->capture_default_str();
+  c->add_option("--image-size", f->image_size, "images: the square input side (0: the model's image_size)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 14));
+  c->add_option("--resize", f->resize, "image folders: the shorter side before the centre crop (0: the model's)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 14));
+  c->add_option("--seq-len", f->seq_len, "text: tokens per sequence")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
+  c->add_option("--batch", f->batch, "sequences (images) per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
   c->add_option("--max-batches", f->max_batches, "stop after N batches (0: all)")->check(CLI::NonNegativeNumber);
   c->add_option("--cache-dir", f->cache_dir, "token cache directory (default: none)");
   add_device_options(*c, f->dev);

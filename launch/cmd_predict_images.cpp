@@ -6,7 +6,6 @@
 // statistics); prints "label<TAB>probability<TAB>path" per image, in input order.
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 
 #include "launch/predict_flags.h"
 #include "models/vision/cnn_checkpoint.h"
@@ -18,21 +17,13 @@
 namespace temper::cli {
 namespace {
 
-// Whether the file's first bytes are a PNG or JPEG signature (a list of paths never starts so).
-bool starts_like_an_image(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  uint8_t head[8] = {};
-  f.read(reinterpret_cast<char*>(head), sizeof head);
-  return sniff_image_format(head, static_cast<size_t>(f.gcount())) != ImageFormat::Unknown;
-}
-
 std::vector<std::string> image_paths(const std::string& input) {
   if (input != "-" && is_image_folder(input)) {
     std::vector<std::string> files = list_image_files(input);
     TEMPER_INPUT_CHECK(!files.empty(), input, "images", "no .png/.jpg/.jpeg files in this folder");
     return files;
   }
-  if (input != "-" && starts_like_an_image(input)) return {input};
+  if (input != "-" && file_starts_as_image(input)) return {input};
   return read_lines(input);
 }
 

@@ -3,7 +3,8 @@
 # with crops and flips, validation and test metrics with a confusion matrix, the model written in
 # torch's layout, and an exact resume: a run resumed from its step-3 checkpoint (weights, AdamW state,
 # batch-norm running statistics, data position) repeats the uninterrupted run's losses bit for bit
-# and ends with identical weights. With "mpi" the same runs go through `mpirun -np 2`.
+# and ends with identical weights; `temper eval` of the written model on the test pair repeats the
+# fine-tune's test figures. With "mpi" the same runs go through `mpirun -np 2`.
 # Usage: image_finetune_cli.sh TEMPER_BIN [mpi]
 set -euo pipefail
 BIN=$1
@@ -80,6 +81,20 @@ assert cfg["architecture"] == "resnet18" and cfg["label_names"] == ["top-left", 
 print(f"{mode}: losses of steps 4-6 {[full[s] for s in (4, 5, 6)]} repeated exactly after resume; "
       f"test accuracy {summary['test_accuracy']:.3f}")
 PY
+# eval of the written model on the IDX test pair repeats the fine-tune's test figures.
+if [ "$MODE" = single ]; then
+  "$BIN" eval --model "$TMP/full" --data "$TMP/test-images" --labels "$TMP/test-labels" --batch 5 >"$TMP/eval.json" \
+    2>"$TMP/eval.err" || { cat "$TMP/eval.err"; exit 1; }
+  python3 - "$TMP" <<'PY'
+import json, sys
+d = sys.argv[1]
+e, s = json.load(open(f"{d}/eval.json")), json.load(open(f"{d}/full.out"))
+assert e["confusion"] == s["test_confusion"] and e["accuracy"] == s["test_accuracy"], (e, s)
+assert abs(e["loss"] - s["test_loss"]) < 1e-6 * abs(s["test_loss"]), (e["loss"], s["test_loss"])
+assert [c["label"] for c in e["per_class"]] == ["top-left", "top-right", "bottom"], e["per_class"]
+print(f"eval on the test pair: accuracy {e['accuracy']:.3f} as in the fine-tune")
+PY
+fi
 # Bad input: an IDX images file without its labels, and a misspelt stage.
 if "$BIN" finetune --model "$TMP/model" --train "$TMP/train-images" --output "$TMP/x" 2>"$TMP/bad.err"; then
   echo "training without labels succeeded"; exit 1

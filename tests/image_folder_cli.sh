@@ -93,6 +93,26 @@ for (label, prob, path), p in zip(rows, probs):
     assert abs(float(prob) - p.max().item()) < 1e-4, (path, prob, p)
 print(f"predict agrees with the fine-tune's confusion matrix and with torchvision {torchvision.__version__}: {rows}")
 PY
+# eval on the same folder gives the fine-tune's own validation figures; a class the model lacks is refused.
+"$BIN" eval --model "$TMP/out" --data "$DATA/valid" --batch 3 >"$TMP/eval.json" 2>"$TMP/eval.err" ||
+  { cat "$TMP/eval.err"; exit 1; }
+python3 - "$TMP" <<'PY'
+import json, sys
+d = sys.argv[1]
+e, s = json.load(open(f"{d}/eval.json")), json.load(open(f"{d}/out.json"))
+assert e["loss"] == s["val_loss_end"] and e["accuracy"] == s["val_accuracy_end"], (e, s)
+assert e["confusion"] == s["test_confusion"] and e["examples"] == 2, (e, s)  # --test was the valid folder
+print(f"eval repeats the fine-tune's validation: loss {e['loss']}, accuracy {e['accuracy']}")
+PY
+mkdir -p "$TMP/dogs/dog" && cp "$DATA/valid/bee/v1.png" "$TMP/dogs/dog/"
+if "$BIN" eval --model "$TMP/out" --data "$TMP/dogs" >/dev/null 2>"$TMP/bad5.err"; then
+  echo "eval accepted a class the model lacks"; exit 1
+fi
+grep -q "dogs/dog.*'dog' is not one of the 3" "$TMP/bad5.err" || { cat "$TMP/bad5.err"; exit 1; }
+if "$BIN" eval --model "$TMP/out" --data "$DATA/valid/bee/v1.png" >/dev/null 2>"$TMP/bad6.err"; then
+  echo "eval accepted one image file as a data set"; exit 1
+fi
+grep -q "v1.png: file: one image file" "$TMP/bad6.err" || { cat "$TMP/bad6.err"; exit 1; }
 # predict's bad input: a missing file, a corrupt image in a list, a folder holding a .webp.
 printf 'not an image\n' >"$TMP/bad.png"
 mkdir -p "$TMP/webp" && printf 'RIFF' >"$TMP/webp/a.webp"

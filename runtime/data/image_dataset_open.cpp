@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "runtime/data/hdf5_dataset.h"
+#include "runtime/data/image_decoder.h"
 #include "runtime/data/idx_dataset.h"
 #include "runtime/data/loader_state.h"
 #include "runtime/error.h"
@@ -39,6 +40,9 @@ std::unique_ptr<ImageDataset> open_image_dataset(const std::string& images_path,
     TEMPER_INPUT_CHECK(false, images_path, "file", "an HDF5 file, but this build has no HDF5 (install libhdf5-dev and rebuild)");
 #endif
   }
+  TEMPER_INPUT_CHECK(!file_starts_as_image(images_path), images_path, "file",
+                     "one image file: a data set is a folder of class folders holding the images, an HDF5 file "
+                     "or an IDX pair");
   TEMPER_INPUT_CHECK(!labels_path.empty(), what, "value",
                      "{} is an IDX images file: give its labels file (IDX labels) too", images_path);
   IdxOptions o;

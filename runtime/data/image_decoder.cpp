@@ -35,6 +35,13 @@ ImageFormat sniff_image_format(const uint8_t* data, size_t size) {
   return ImageFormat::Unknown;
 }
 
+bool file_starts_as_image(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  uint8_t head[8] = {};
+  f.read(reinterpret_cast<char*>(head), sizeof head);
+  return sniff_image_format(head, static_cast<size_t>(f.gcount())) != ImageFormat::Unknown;
+}
+
 RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name) {
   switch (sniff_image_format(data, size)) {
     case ImageFormat::Png:

@@ -25,6 +25,8 @@ struct RgbImage {
 enum class ImageFormat { Png, Jpeg, Unknown };
 
 ImageFormat sniff_image_format(const uint8_t* data, size_t size);
+// Whether the file at `path` starts with a PNG or JPEG signature (false when it cannot be read).
+bool file_starts_as_image(const std::string& path);
 
 // Decodes the file at `path`. InputError (file = path) when it cannot be read, is neither PNG nor
 // JPEG, is too large, or does not decode; the message carries the decoder's reason.
