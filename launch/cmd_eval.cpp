@@ -1,10 +1,11 @@
-// `temper eval`: validation loss and perplexity of a model on a text/JSONL file; a CNN model directory
-// is scored on a labelled image set instead (cmd_eval_images.cpp).
+// `temper eval`: validation loss and perplexity of a model on a text/JSONL file; a classifier is scored
+// on labelled data instead (a BERT classifier: cmd_eval_classifier.cpp; a CNN: cmd_eval_images.cpp).
 #include <filesystem>
 
 #include "launch/commands.h"
 #include "launch/common_options.h"
 #include "launch/eval_flags.h"
+#include "launch/finetune_flags.h"  // is_bert_model_dir
 #include "models/model_loader.h"
 #include "models/vision/cnn_checkpoint.h"
 #include "runtime/data/packed_dataset.h"
@@ -16,6 +17,7 @@ namespace {
 
 int run(const EvalFlags& f) {
   if (is_vision_model_dir(f.model)) return run_image_eval(f);
+  if (is_bert_model_dir(f.model)) return run_classifier_eval(f);
   const Device device = resolve_device(f.dev);
   auto tokenizer = load_tokenizer(f.model);
   auto model = load_causal_lm(f.model, device, resolve_precision(f.dev, device));
@@ -39,11 +41,14 @@ int run(const EvalFlags& f) {
 
 Runner add_eval(CLI::App& app) {
   auto f = std::make_shared<EvalFlags>();
-  CLI::App* c = app.add_subcommand("eval", "loss and perplexity of a model on a data file (an image classifier: "
-                                           "loss, accuracy, macro-F1 and confusion matrix on labelled images)");
+  CLI::App* c = app.add_subcommand("eval", "loss and perplexity of a model on a data file (a classifier: loss, "
+                                           "accuracy, macro-F1 and confusion matrix on labelled text or images)");
   c->add_option("--model", f->model, "model directory (HF layout, or a CNN directory)")->required();
-  c->add_option("--data", f->data, "text file or JSONL; images: a folder of class folders, an HDF5 file or IDX images")
+  c->add_option("--data", f->data, "text file or JSONL; text classifiers: labelled CSV/TSV/JSONL; images: a folder of class folders, an HDF5 file or IDX images")
       ->required();
+  c->add_option("--text-field", f->labelled.text_field, "text classifiers: the text column / key")->capture_default_str();
+  c->add_option("--text-b-field", f->labelled.text_b_field, "text classifiers: a second text column (sentence pairs)");
+  c->add_option("--label-field", f->labelled.label_field, "text classifiers: the label column / key")->capture_default_str();
   c->add_option("--labels", f->labels, "images: the IDX labels file (or the HDF5 file holding the labels)");
   c->add_option("--images-key", f->source.images_key, "images: HDF5 dataset of the images")->capture_default_str();
   c->add_option("--labels-key", f->source.labels_key, "images: HDF5 dataset of the labels")->capture_default_str();

@@ -25,13 +25,6 @@ namespace {
 const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "vocab.txt",
                                        "special_tokens_map.json"};
 
-WordPieceTokenizer load_wordpiece(const std::string& dir) {
-  const fs::path json = fs::path(dir) / "tokenizer.json", vocab = fs::path(dir) / "vocab.txt";
-  if (fs::exists(json)) return WordPieceTokenizer::from_tokenizer_json(json.string());
-  TEMPER_INPUT_CHECK(fs::exists(vocab), dir, "tokenizer", "neither tokenizer.json nor vocab.txt is there");
-  return WordPieceTokenizer::from_vocab_txt(vocab.string());
-}
-
 struct LabelledData {
   LabelMap labels;
   std::vector<LabelledExample> train, valid, test;
@@ -52,15 +45,6 @@ LabelledData load_data(const FinetuneFlags& f) {
   return d;
 }
 
-std::vector<EncodedExample> encode(const std::vector<LabelledExample>& examples, const WordPieceTokenizer& tok,
-                                   int64_t max_len) {
-  return encode_examples(examples, [&](const LabelledExample& e) {
-    const WordPieceTokenizer::Encoding enc =
-        tok.encode_for_classification(e.text, e.text_b.empty() ? nullptr : &e.text_b, max_len);
-    return EncodedExample{enc.ids, enc.token_type_ids, e.label};
-  });
-}
-
 std::vector<double> label_counts(const LabelledData& d) {
   std::vector<double> count(static_cast<size_t>(d.labels.size()), 0.0);
   for (const LabelledExample& e : d.train) count[static_cast<size_t>(e.label)] += 1;
@@ -78,6 +62,22 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 }
 
 }  // namespace
+
+WordPieceTokenizer load_wordpiece(const std::string& dir) {
+  const fs::path json = fs::path(dir) / "tokenizer.json", vocab = fs::path(dir) / "vocab.txt";
+  if (fs::exists(json)) return WordPieceTokenizer::from_tokenizer_json(json.string());
+  TEMPER_INPUT_CHECK(fs::exists(vocab), dir, "tokenizer", "neither tokenizer.json nor vocab.txt is there");
+  return WordPieceTokenizer::from_vocab_txt(vocab.string());
+}
+
+std::vector<EncodedExample> encode_labelled(const std::vector<LabelledExample>& examples, const WordPieceTokenizer& tok,
+                                   int64_t max_len) {
+  return encode_examples(examples, [&](const LabelledExample& e) {
+    const WordPieceTokenizer::Encoding enc =
+        tok.encode_for_classification(e.text, e.text_b.empty() ? nullptr : &e.text_b, max_len);
+    return EncodedExample{enc.ids, enc.token_type_ids, e.label};
+  });
+}
 
 std::vector<float> parse_class_weights(const std::string& value, const std::vector<std::string>& names,
                                        const std::vector<double>& counts) {
@@ -135,14 +135,14 @@ int run_classification_finetune(FinetuneFlags& f) {
                      "{} exceeds the model's max_position_embeddings {}", t.seq_len, model->config().max_positions);
   log_info("data: {} training, {} validation, {} test examples; labels: {}", data.train.size(), data.valid.size(),
            data.test.size(), fmt::join(data.labels.names(), ", "));
-  ClassificationLoader train(encode(data.train, tok, t.seq_len), tok.pad_id(), loader_options(t, LoaderMode::Train, *comm));
+  ClassificationLoader train(encode_labelled(data.train, tok, t.seq_len), tok.pad_id(), loader_options(t, LoaderMode::Train, *comm));
   std::optional<ClassificationLoader> val;
   if (!data.valid.empty())
-    val.emplace(encode(data.valid, tok, t.seq_len), tok.pad_id(), loader_options(t, LoaderMode::Eval, *comm));
+    val.emplace(encode_labelled(data.valid, tok, t.seq_len), tok.pad_id(), loader_options(t, LoaderMode::Eval, *comm));
   Trainer trainer(t, std::make_unique<ClassificationTask>(*model, std::move(train), std::move(val)), *comm);
   nlohmann::json summary = trainer.run();
   if (!data.test.empty()) {
-    ClassificationLoader test(encode(data.test, tok, t.seq_len), tok.pad_id(), loader_options(t, LoaderMode::Eval, *comm));
+    ClassificationLoader test(encode_labelled(data.test, tok, t.seq_len), tok.pad_id(), loader_options(t, LoaderMode::Eval, *comm));
     const EvalReport r = evaluate_classifier(*model, test, 0, comm.get());
     log_info("test: {}", r.text);
     for (const auto& [name, value] : r.metrics.items()) summary["test_" + name] = value;

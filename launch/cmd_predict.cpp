@@ -25,7 +25,7 @@ int run(const PredictFlags& f) {
                      "neither a BERT classifier nor a CNN image classifier directory");
   const Device device = resolve_device(f.dev);
   auto model = load_bert_classifier(f.model, device, resolve_precision(f.dev, device));
-  const WordPieceTokenizer tok = WordPieceTokenizer::from_tokenizer_json(f.model + "/tokenizer.json");
+  const WordPieceTokenizer tok = load_wordpiece(f.model);
   const std::vector<std::string> lines = read_lines(f.input);
   if (lines.empty()) return 0;
   std::vector<EncodedExample> encoded;

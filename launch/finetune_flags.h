@@ -6,7 +6,9 @@
 #include "launch/common_options.h"
 #include "models/llama/llama_model.h"
 #include "runtime/data/image_dataset_open.h"
+#include "runtime/data/classification_loader.h"
 #include "runtime/data/labelled_source.h"
+#include "runtime/data/wordpiece_tokenizer.h"
 #include "runtime/train/train_config.h"
 
 namespace temper::cli {
@@ -47,6 +49,11 @@ void resolve_run_settings(FinetuneFlags& f);
 // An HF directory whose config.json says model_type "bert".
 bool is_bert_model_dir(const std::string& dir);
 int run_classification_finetune(FinetuneFlags& f);
+// A BERT directory's WordPiece tokenizer: tokenizer.json, else vocab.txt (InputError naming dir).
+WordPieceTokenizer load_wordpiece(const std::string& dir);
+// Examples as [CLS] text [SEP] (text_b [SEP]) ids truncated to max_len, with their labels.
+std::vector<EncodedExample> encode_labelled(const std::vector<LabelledExample>& examples, const WordPieceTokenizer& tok,
+                                            int64_t max_len);
 // --class-weights for labels with these training counts ("" = none, "auto" = balanced, or a list).
 std::vector<float> parse_class_weights(const std::string& value, const std::vector<std::string>& names,
                                        const std::vector<double>& counts);

@@ -256,8 +256,8 @@ TEST_F(Cli, QloraKeepsTheGgufBlocksAndItsAdapterReloads) {
 
 // Sequence classification: all-MiniLM-L6-v2 on the movie-review sentiment sentences (both fetched by
 // scripts/test.sh): the output is a BertForSequenceClassification directory with id2label and the
-// tokenizer, the summary carries validation and test accuracy / macro-F1; a missing label column is
-// one clear error line.
+// tokenizer, the summary carries validation and test accuracy / macro-F1, `temper predict` and
+// `temper eval` load it; a missing label column is one clear error line.
 TEST_F(Cli, ClassificationFinetuneWritesAnHfClassifier) {
   const std::string model = kSrc + "/.cache/minilm", data = kSrc + "/.cache/data/sentiment";
   if (!fs::exists(model + "/model.safetensors") || !fs::exists(data + "/train.tsv"))
@@ -289,6 +289,18 @@ TEST_F(Cli, ClassificationFinetuneWritesAnHfClassifier) {
     EXPECT_TRUE(prob >= 0.5 && prob <= 1.0) << line;
   }
   EXPECT_EQ(n, 2);
+  // `temper eval` on the test file repeats the fine-tune's test figures; a label the model lacks is refused.
+  Result e = run("eval --model " + out + " --data " + data + "/test.tsv --seq-len 32 --batch 16", tmp_);
+  ASSERT_EQ(e.code, 0) << e.err;
+  const auto scored = nlohmann::json::parse(e.out);
+  EXPECT_EQ(scored["confusion"], summary["test_confusion"]);
+  EXPECT_EQ(scored["accuracy"], summary["test_accuracy"]);
+  EXPECT_NEAR(double(scored["loss"]), double(summary["test_loss"]), 1e-6);
+  std::ofstream(tmp_ + "/neutral.tsv") << "text\tlabel\nfine, i guess\tneutral\n";
+  Result unknown = run("eval --model " + out + " --data " + tmp_ + "/neutral.tsv", tmp_);
+  EXPECT_NE(unknown.code, 0);
+  EXPECT_TRUE(one_line(unknown.err)) << unknown.err;
+  EXPECT_NE(unknown.err.find("neutral"), std::string::npos) << unknown.err;
   Result bad = run("finetune --model " + model + " --train " + data + "/valid.tsv --label-field sentiment --output " +
                        out + "2",
                    tmp_);
