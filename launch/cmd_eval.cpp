@@ -54,7 +54,8 @@ Runner add_eval(CLI::App& app) {
   c->add_option("--labels-key", f->source.labels_key, "images: HDF5 dataset of the labels")->capture_default_str();
   c->add_option("--image-size", f->image_size, "images: the square input side (0: the model's image_size)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 14));
-  c->add_option("--resize", f->resize, "image folders: the shorter side before the centre crop (0: the model's)")
+  c->add_option("--resize", f->resize, "image folders: the shorter side before the centre crop (0: the model's resize_size "
+                                          "when --image-size keeps its size, else --image-size)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 14));
   c->add_option("--seq-len", f->seq_len, "text: tokens per sequence")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
   c->add_option("--batch", f->batch, "sequences (images) per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();

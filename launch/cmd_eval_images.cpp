@@ -17,7 +17,9 @@ int run_image_eval(const EvalFlags& f) {
   TEMPER_INPUT_CHECK(f.resize == 0 || is_image_folder(f.data), "--resize", std::to_string(f.resize),
                      "applies to folders of image files; {} is not one (--image-size resizes it)", f.data);
   const Device device = resolve_device(f.dev);
-  auto model = load_cnn_classifier(f.model, device, resolve_precision(f.dev, device), CnnLoadOptions{});
+  CnnLoadOptions load;
+  load.require_classifier = true;
+  auto model = load_cnn_classifier(f.model, device, resolve_precision(f.dev, device), load);
   const VisionConfig& cfg = model->config();
   ImageSourceConfig source = f.source;
   source.num_classes = static_cast<int32_t>(cfg.num_classes());

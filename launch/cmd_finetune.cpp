@@ -82,7 +82,8 @@ void add_flags(CLI::App& c, FinetuneFlags& f) {
   c.add_option("--image-size", im.image_size, "images: resize to this square size (0: the model's image_size)")
       ->check(CLI::Range(int64_t(0), int64_t(4096)))->capture_default_str();
   c.add_option("--resize", im.resize, "images in class folders: resize the shorter side to this, then take the centred "
-               "--image-size square (0: --image-size; ImageNet's evaluation uses 256 for 224)")
+               "--image-size square (0: the checkpoint's resize_size when --image-size keeps its size, else "
+               "--image-size; ImageNet's evaluation uses 256 for 224)")
       ->check(CLI::Range(int64_t(0), int64_t(8192)))->capture_default_str();
   c.add_option("--crop-padding", im.crop_padding, "images: training random crop after zero padding by this many pixels")
       ->check(CLI::Range(int64_t(0), int64_t(1024)))->capture_default_str();

@@ -76,8 +76,11 @@ std::vector<double> label_counts(ImageDataset& data, int32_t n) {
 
 int64_t input_size(const ImageFlags& im, const VisionConfig& cfg) { return im.image_size > 0 ? im.image_size : cfg.image_size; }
 
-// Image files' shorter side before the centre crop: --resize, else the checkpoint's (default_resize).
-int64_t resize_size(const ImageFlags& im, const VisionConfig& cfg) {
+// Image files' shorter side before the centre crop: --resize, else the checkpoint's (default_resize);
+// the input size when the training data are arrays (IDX, HDF5), which are resized, not cropped.
+int64_t resize_size(const FinetuneFlags& f, const VisionConfig& cfg) {
+  const ImageFlags& im = f.images;
+  if (!is_image_folder(f.cfg.train_file)) return input_size(im, cfg);
   return im.resize > 0 ? im.resize : default_resize(cfg, input_size(im, cfg));
 }
 
@@ -108,7 +111,7 @@ int run_image_finetune(FinetuneFlags& f) {
   log_info("device {} ({} compute), {} rank(s), {} communicator; image classification", device_name(t.device),
            dtype_name(t.compute_dtype), comm->world_size(), comm->backend());
   const VisionConfig checkpoint_cfg = read_vision_config(t.model_dir);
-  const int64_t size = input_size(im, checkpoint_cfg), resize = resize_size(im, checkpoint_cfg);
+  const int64_t size = input_size(im, checkpoint_cfg), resize = resize_size(f, checkpoint_cfg);
   ImageData data = open_data(f, size, resize);
   const int32_t classes = class_count(data);
   CnnLoadOptions o;

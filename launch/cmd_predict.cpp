@@ -14,6 +14,7 @@
 #include "models/bert/bert_checkpoint.h"
 #include "models/vision/cnn_checkpoint.h"
 #include "runtime/data/classification_loader.h"
+#include "runtime/data/image_decoder.h"
 #include "runtime/data/wordpiece_tokenizer.h"
 
 namespace temper::cli {
@@ -26,6 +27,9 @@ int run(const PredictFlags& f) {
   const Device device = resolve_device(f.dev);
   auto model = load_bert_classifier(f.model, device, resolve_precision(f.dev, device));
   const WordPieceTokenizer tok = load_wordpiece(f.model);
+  std::error_code ec;
+  TEMPER_INPUT_CHECK(f.input == "-" || !std::filesystem::is_regular_file(f.input, ec) || !file_starts_as_image(f.input),
+                     f.input, "file", "an image file: {} is a text classifier (lines of text)", f.model);
   const std::vector<std::string> lines = read_lines(f.input);
   if (lines.empty()) return 0;
   std::vector<EncodedExample> encoded;
@@ -87,7 +91,8 @@ Runner add_predict(CLI::App& app) {
   c->add_option("--max-len", f->max_len, "text: tokens per line, [CLS]/[SEP] included")->check(CLI::Range(int64_t(3), int64_t(1) << 16))->capture_default_str();
   c->add_option("--image-size", f->image_size, "images: the square input side (0: the model's image_size)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 14))->capture_default_str();
-  c->add_option("--resize", f->resize, "images: the shorter side before the centre crop (0: the model's resize_size)")
+  c->add_option("--resize", f->resize, "images: the shorter side before the centre crop (0: the model's resize_size "
+                "when --image-size keeps its size, else --image-size)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 14))->capture_default_str();
   add_device_options(*c, f->dev);
   return [f] { return run(*f); };

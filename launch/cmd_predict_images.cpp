@@ -6,6 +6,7 @@
 // statistics); prints "label<TAB>probability<TAB>path" per image, in input order.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
 #include "launch/predict_flags.h"
 #include "models/vision/cnn_checkpoint.h"
@@ -17,21 +18,32 @@
 namespace temper::cli {
 namespace {
 
+// A folder's images; one image (a regular file that starts as PNG/JPEG or is named as an image: the
+// decoder then names what it is); else a list of paths (a file, a pipe or stdin).
 std::vector<std::string> image_paths(const std::string& input) {
+  std::error_code ec;
   if (input != "-" && is_image_folder(input)) {
     std::vector<std::string> files = list_image_files(input);
     TEMPER_INPUT_CHECK(!files.empty(), input, "images", "no .png/.jpg/.jpeg files in this folder");
     return files;
   }
-  if (input != "-" && file_starts_as_image(input)) return {input};
-  return read_lines(input);
+  if (input != "-" && std::filesystem::is_regular_file(input, ec) &&
+      (file_starts_as_image(input) || has_image_extension(input)))
+    return {input};
+  std::vector<std::string> paths = read_lines(input);
+  for (const std::string& p : paths)
+    TEMPER_INPUT_CHECK(p.find('\0') == std::string::npos, input, "format",
+                       "binary data: neither an image nor a list of image paths");
+  return paths;
 }
 
 }  // namespace
 
 int run_image_predict(const PredictFlags& f) {
   const Device device = resolve_device(f.dev);
-  auto model = load_cnn_classifier(f.model, device, resolve_precision(f.dev, device), CnnLoadOptions{});
+  CnnLoadOptions load;
+  load.require_classifier = true;
+  auto model = load_cnn_classifier(f.model, device, resolve_precision(f.dev, device), load);
   const VisionConfig& cfg = model->config();
   const int64_t size = f.image_size > 0 ? f.image_size : cfg.image_size;
   const int64_t resize = f.resize > 0 ? f.resize : default_resize(cfg, size);

@@ -78,6 +78,7 @@ b = open(f"{d}/resumed/model.safetensors", "rb").read()
 assert a == b, "the resumed run ended with other weights"
 cfg = json.load(open(f"{d}/full/config.json"))
 assert cfg["architecture"] == "resnet18" and cfg["label_names"] == ["top-left", "top-right", "bottom"], cfg
+assert cfg["image_size"] == 16 and cfg["resize_size"] == 16, cfg  # arrays are resized, not cropped
 print(f"{mode}: losses of steps 4-6 {[full[s] for s in (4, 5, 6)]} repeated exactly after resume; "
       f"test accuracy {summary['test_accuracy']:.3f}")
 PY

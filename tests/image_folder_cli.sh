@@ -56,6 +56,9 @@ grep -q -- "--resize" "$TMP/bad2.err" || { cat "$TMP/bad2.err"; exit 1; }
 printf '%s\n\n%s\n' "$DATA/valid/bee/v1.png" "$DATA/valid/cat/v2.jpg" |
   "$BIN" predict --model "$TMP/out" >"$TMP/pred_stdin.tsv" 2>>"$TMP/pred.err" || { cat "$TMP/pred.err"; exit 1; }
 cmp "$TMP/pred_dir.tsv" "$TMP/pred_stdin.tsv" || { echo "folder and list predictions differ"; exit 1; }
+"$BIN" predict --model "$TMP/out" --input <(printf '%s\n' "$DATA/valid/bee/v1.png" "$DATA/valid/cat/v2.jpg") \
+  >"$TMP/pred_pipe.tsv" 2>>"$TMP/pred.err" || { cat "$TMP/pred.err"; exit 1; }
+cmp "$TMP/pred_dir.tsv" "$TMP/pred_pipe.tsv" || { echo "a list through a pipe predicted otherwise"; exit 1; }
 [ "$(cat "$TMP/pred_one.tsv")" = "$(tail -1 "$TMP/pred_dir.tsv")" ] || { echo "one file predicted otherwise"; exit 1; }
 python3 - "$TMP" "$DATA" <<'PY'
 import json, math, struct, sys
@@ -113,10 +116,15 @@ if "$BIN" eval --model "$TMP/out" --data "$DATA/valid/bee/v1.png" >/dev/null 2>"
   echo "eval accepted one image file as a data set"; exit 1
 fi
 grep -q "v1.png: file: one image file" "$TMP/bad6.err" || { cat "$TMP/bad6.err"; exit 1; }
-# predict's bad input: a missing file, a corrupt image in a list, a folder holding a .webp.
+# predict's bad input: a missing file, a corrupt image in a list, a folder holding a .webp, a GIF, binary
+# data that is no list, a folder named in a list; a model whose classifier does not fit its config.
 printf 'not an image\n' >"$TMP/bad.png"
 mkdir -p "$TMP/webp" && printf 'RIFF' >"$TMP/webp/a.webp"
-for input in "$TMP/missing.png" "$TMP/webp"; do
+printf 'GIF89a\001\000\001\000\000\000\000' >"$TMP/x.gif"
+printf 'abc\000\001\002\n' >"$TMP/blob"
+mkdir -p "$TMP/four" && cp "$TMP/out/model.safetensors" "$TMP/four/"
+echo '{"architecture": "resnet18", "num_classes": 4}' >"$TMP/four/config.json"
+for input in "$TMP/missing.png" "$TMP/webp" "$TMP/x.gif" "$TMP/blob"; do
   if "$BIN" predict --model "$TMP/out" --input "$input" >/dev/null 2>"$TMP/bad3.err"; then
     echo "predict accepted $input"; exit 1
   fi
@@ -126,4 +134,16 @@ if echo "$TMP/bad.png" | "$BIN" predict --model "$TMP/out" >/dev/null 2>"$TMP/ba
   echo "predict accepted a corrupt image"; exit 1
 fi
 grep -q "bad.png.*neither PNG nor JPEG" "$TMP/bad4.err" || { cat "$TMP/bad4.err"; exit 1; }
+grep -q "x.gif: format: binary data" <("$BIN" predict --model "$TMP/out" --input "$TMP/x.gif" 2>&1) || exit 1
+if echo "$DATA/valid" | "$BIN" predict --model "$TMP/out" >/dev/null 2>"$TMP/bad7.err"; then
+  echo "predict accepted a folder in a list"; exit 1
+fi
+grep -q "valid: path: a directory" "$TMP/bad7.err" || { cat "$TMP/bad7.err"; exit 1; }
+for cmd in "predict --input $DATA/valid" "eval --data $DATA/valid"; do
+  # shellcheck disable=SC2086
+  if "$BIN" $cmd --model "$TMP/four" >/dev/null 2>"$TMP/bad8.err"; then
+    echo "$cmd ran a model without a fitting classifier"; exit 1
+  fi
+  grep -q "model.safetensors: fc.weight: .*4 classes" "$TMP/bad8.err" || { cat "$TMP/bad8.err"; exit 1; }
+done
 echo "image folder cli: ok"

@@ -289,6 +289,10 @@ TEST_F(Cli, ClassificationFinetuneWritesAnHfClassifier) {
     EXPECT_TRUE(prob >= 0.5 && prob <= 1.0) << line;
   }
   EXPECT_EQ(n, 2);
+  Result image = run("predict --model " + out + " --input " + kSrc + "/tests/fixtures/image_folder/valid/bee/v1.png", tmp_);
+  EXPECT_NE(image.code, 0);
+  EXPECT_TRUE(one_line(image.err)) << image.err;
+  EXPECT_NE(image.err.find("an image file"), std::string::npos) << image.err;
   // `temper eval` on the test file repeats the fine-tune's test figures; a label the model lacks is refused.
   Result e = run("eval --model " + out + " --data " + data + "/test.tsv --seq-len 32 --batch 16", tmp_);
   ASSERT_EQ(e.code, 0) << e.err;

@@ -179,6 +179,13 @@ TEST(CnnClassifier, BadCheckpointsAreInputErrors) {
   } catch (const InputError& e) {
     EXPECT_EQ(e.field(), "resize_size") << e.what();
   }
+  write_json_file_atomic(dir + "/config.json", {{"architecture", "resnet18"}, {"num_classes", 2}, {"image_size", 20000}});
+  try {
+    read_vision_config(dir);
+    FAIL() << "image_size 20000 accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "image_size") << e.what();
+  }
   fs::remove_all(dir);
 }
 

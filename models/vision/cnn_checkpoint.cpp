@@ -95,7 +95,11 @@ std::unique_ptr<CnnClassifier> load_cnn_classifier(const std::string& dir, Devic
                                                    const CnnLoadOptions& options) {
   auto model = std::make_unique<CnnClassifier>(read_config(dir, options), device, compute_dtype, options.pad_to,
                                                options.freeze);
-  if (!load_weights(*model, (fs::path(dir) / "model.safetensors").string())) {
+  const std::string file = (fs::path(dir) / "model.safetensors").string();
+  if (!load_weights(*model, file)) {
+    TEMPER_INPUT_CHECK(!options.require_classifier, file, model->classifier_tensors().front().name,
+                       "missing or not shaped for the config's {} classes: no trained classifier to run",
+                       model->config().num_classes());
     log_info("{}: no classifier for {} classes in the checkpoint; initialised a new one", dir,
              model->config().num_classes());
     model->init_classifier(options.seed);

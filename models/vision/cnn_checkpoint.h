@@ -17,6 +17,7 @@ struct CnnLoadOptions {
   int64_t pad_to = 1;               // ZeRO-1 padding of the trained store
   uint64_t seed = 0;                // a new classifier's initialisation
   float dropout = -1.f;             // >= 0 overrides config.json's dropout
+  bool require_classifier = false;  // inference: no fitting classifier in the file is an InputError
 };
 
 // A directory whose config.json names a CNN architecture.
@@ -25,7 +26,7 @@ bool is_vision_model_dir(const std::string& dir);
 // The config.json of a CNN model directory (InputError naming it when missing or malformed).
 VisionConfig read_vision_config(const std::string& dir);
 // The pretrained network; a classifier for other classes than the checkpoint's is replaced by a
-// fresh one (logged). InputError (file, tensor name) on a missing, misshapen or unexpected tensor.
+// fresh one (logged), unless options.require_classifier. InputError (file, tensor name) on a missing, misshapen or unexpected tensor.
 std::unique_ptr<CnnClassifier> load_cnn_classifier(const std::string& dir, Device device, DType compute_dtype,
                                                    const CnnLoadOptions& options);
 // The same architecture with the from-scratch initialisation (CnnClassifier::init_random).

@@ -90,6 +90,8 @@ VisionConfig vision_config_from_json(const nlohmann::json& j, const std::string&
   c.labels = parse_labels(j, path);
   c.image_size = config_positive_int(j, path, "image_size", c.image_size, false);
   c.resize_size = config_positive_int(j, path, "resize_size", c.image_size, false);
+  for (const auto& [key, value] : {std::pair{"image_size", c.image_size}, std::pair{"resize_size", c.resize_size}})
+    TEMPER_INPUT_CHECK(value <= kMaxVisionInputSide, path, key, "{} is over {}", value, kMaxVisionInputSide);
   TEMPER_INPUT_CHECK(c.resize_size >= c.image_size, path, "resize_size", "{} is smaller than image_size {}",
                      c.resize_size, c.image_size);
   c.mean = three_floats(j, path, "mean", c.mean, false);

@@ -18,6 +18,8 @@
 
 namespace temper {
 
+constexpr int64_t kMaxVisionInputSide = 16384;  // image_size and resize_size above it are refused
+
 struct VisionConfig {
   std::string architecture;
   std::vector<std::string> labels;  // id -> name, num_classes entries ("0", "1", ... without names)

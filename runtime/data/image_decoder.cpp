@@ -3,6 +3,7 @@
 #include "runtime/data/image_decoder.h"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "runtime/error.h"
@@ -14,6 +15,8 @@ namespace {
 constexpr int64_t kMaxImageFileBytes = int64_t{1} << 30;
 
 std::vector<uint8_t> read_image_bytes(const std::string& path) {
+  std::error_code ec;
+  TEMPER_INPUT_CHECK(!std::filesystem::is_directory(path, ec), path, "path", "a directory, not an image file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   TEMPER_INPUT_CHECK(in.good(), path, "path", "cannot open the image file (missing or unreadable)");
   const std::streamoff size = in.tellg();

@@ -88,6 +88,8 @@ bool is_image_folder(const std::string& path) {
   return fs::is_directory(path, ec);
 }
 
+bool has_image_extension(const std::string& path) { return file_kind(fs::path(path)) != FileKind::NotImage; }
+
 std::vector<std::string> list_image_files(const std::string& dir) {
   try {
     std::vector<std::string> files;

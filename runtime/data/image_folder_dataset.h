@@ -52,6 +52,10 @@ class ImageFolderDataset : public ImageDataset {
 // Whether `path` names a directory (an image folder rather than an IDX or HDF5 file).
 bool is_image_folder(const std::string& path);
 
+// Whether the name ends as an image file's does (.png/.jpg/.jpeg, or a format torchvision reads and we
+// refuse), case-insensitively.
+bool has_image_extension(const std::string& path);
+
 // Every PNG/JPEG file under `dir`, listed as one class folder is above (recursive, by directory then
 // name). InputError naming the path for another image format or a file system error.
 std::vector<std::string> list_image_files(const std::string& dir);
