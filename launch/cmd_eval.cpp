@@ -1,5 +1,6 @@
 // `temper eval`: validation loss and perplexity of a model on a text/JSONL file; a classifier is scored
 // on labelled data instead (a BERT classifier: cmd_eval_classifier.cpp; a CNN: cmd_eval_images.cpp).
+#include <cstdio>
 #include <filesystem>
 
 #include "launch/commands.h"
@@ -10,6 +11,7 @@
 #include "models/vision/cnn_checkpoint.h"
 #include "runtime/data/packed_dataset.h"
 #include "runtime/data/tokenizer_loader.h"
+#include "runtime/logger.h"
 #include "runtime/train/evaluator.h"
 
 namespace temper::cli {
@@ -38,6 +40,14 @@ int run(const EvalFlags& f) {
 }
 
 }  // namespace
+
+int print_eval_report(const EvalReport& r) {
+  log_info("eval: {}", r.text);
+  nlohmann::json out = r.metrics;
+  out.update(r.details);
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
 
 Runner add_eval(CLI::App& app) {
   auto f = std::make_shared<EvalFlags>();

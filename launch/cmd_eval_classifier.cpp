@@ -3,8 +3,6 @@
 // fine-tune encodes its validation set ([CLS] text [SEP], truncated to --seq-len). The file's labels
 // must be among the model's (id2label); prints one JSON object: loss, accuracy, macro_f1, examples,
 // per_class, confusion.
-#include <cstdio>
-
 #include "launch/eval_flags.h"
 #include "launch/finetune_flags.h"
 #include "models/bert/bert_checkpoint.h"
@@ -26,12 +24,7 @@ int run_classifier_eval(const EvalFlags& f) {
            f.data, examples.size(), f.seq_len);
   ClassificationLoader loader(encode_labelled(examples, tok, f.seq_len), tok.pad_id(),
                               LoaderOptions{f.batch, LoaderMode::Eval, 0, 0, 1});
-  const EvalReport r = evaluate_classifier(*model, loader, f.max_batches, nullptr);
-  log_info("eval: {}", r.text);
-  nlohmann::json out = r.metrics;
-  out.update(r.details);
-  std::printf("%s\n", out.dump().c_str());
-  return 0;
+  return print_eval_report(evaluate_classifier(*model, loader, f.max_batches, nullptr));
 }
 
 }  // namespace temper::cli

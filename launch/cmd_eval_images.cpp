@@ -3,8 +3,6 @@
 // the fine-tune prepares its validation set (resize to the model's input, grey -> RGB, the model's
 // normalisation; image files cut with Resize(resize_size) + CenterCrop(image_size)), batch norm on its
 // running statistics. Prints one JSON object: loss, accuracy, macro_f1, examples, per_class, confusion.
-#include <cstdio>
-
 #include "launch/eval_flags.h"
 #include "models/vision/cnn_checkpoint.h"
 #include "runtime/data/image_loader.h"
@@ -35,12 +33,7 @@ int run_image_eval(const EvalFlags& f) {
   log_info("{} ({} classes) on {}: {} images at {}x{}", cfg.architecture, cfg.num_classes(), f.data, data->size(),
            tf.out_h, tf.out_w);
   ImageLoader loader(std::move(data), LoaderOptions{f.batch, LoaderMode::Eval, 0, 0, 1}, tf);
-  const EvalReport r = evaluate_image_classifier(*model, loader, f.max_batches, nullptr);
-  log_info("eval: {}", r.text);
-  nlohmann::json out = r.metrics;
-  out.update(r.details);
-  std::printf("%s\n", out.dump().c_str());
-  return 0;
+  return print_eval_report(evaluate_image_classifier(*model, loader, f.max_batches, nullptr));
 }
 
 }  // namespace temper::cli

@@ -8,6 +8,7 @@
 #include "launch/common_options.h"
 #include "runtime/data/image_dataset_open.h"
 #include "runtime/data/labelled_source.h"
+#include "runtime/train/train_task.h"
 
 namespace temper::cli {
 
@@ -26,6 +27,8 @@ struct EvalFlags {
 // f.data, printed as one JSON object: a BERT classifier directory on labelled text, a CNN directory on
 // labelled images.
 int run_classifier_eval(const EvalFlags& f);
+// Logs the report's line and prints its metrics and details as one JSON object; returns 0.
+int print_eval_report(const EvalReport& r);
 int run_image_eval(const EvalFlags& f);
 
 }  // namespace temper::cli
